@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from ingestq.cli import main
+
+main()

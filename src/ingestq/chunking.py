@@ -1,0 +1,124 @@
+"""Split page text into chunks that fit the embedding model, measured in its tokens.
+
+A sentence-transformers model reads at most ``max_seq_length`` word pieces,
+special tokens included, and silently drops the rest. So chunks are sized with
+the model's own tokenizer, and cut only between words: a cut inside a word
+could re-tokenize into more pieces than it counted as. Each chunk keeps the
+original text (not decoded tokens) and the pages it spans.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ingestq.textclean import Page
+
+#: Default overlap between neighbouring chunks, as a share of the chunk size.
+OVERLAP_SHARE = 0.125
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    text: str
+    page_start: int
+    page_end: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class _Word:
+    """A run of text the tokenizer never splits across: the unit we cut between."""
+
+    page: Page
+    start: int
+    end: int
+    tokens: int
+
+
+def limits_for(max_seq_length: int, special_tokens: int, tokens: int | None,
+               overlap: int | None) -> tuple[int, int]:
+    """Content tokens per chunk and overlap, clamped to what the model reads."""
+    ceiling = max_seq_length - special_tokens
+    size = ceiling if tokens is None else min(tokens, ceiling)
+    lap = round(size * OVERLAP_SHARE) if overlap is None else overlap
+    return size, max(0, min(lap, size - 1))
+
+
+class TokenChunker:
+    """Chunks of at most ``max_tokens`` content tokens, overlapping by ``overlap``."""
+
+    def __init__(self, tokenizer: Any, max_tokens: int, overlap: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.overlap = overlap
+
+    def _words(self, page: Page) -> Iterator[_Word]:
+        enc = self.tokenizer(page.text, add_special_tokens=False,
+                             return_offsets_mapping=True)
+        offsets, word_ids = enc["offset_mapping"], enc.word_ids()
+        run_start = 0
+        for i, word_id in enumerate(word_ids):
+            last = i + 1 == len(word_ids) or word_ids[i + 1] != word_id
+            if last:
+                yield from self._fit(page, offsets[run_start][0], offsets[i][1],
+                                     i + 1 - run_start)
+                run_start = i + 1
+
+    def _fit(self, page: Page, start: int, end: int, tokens: int) -> Iterator[_Word]:
+        # A "word" longer than a whole chunk (a base64 blob, a run of digits)
+        # is split by characters until each piece re-tokenizes short enough.
+        if tokens <= self.max_tokens:
+            yield _Word(page, start, end, tokens)
+            return
+        middle = (start + end) // 2
+        for lo, hi in ((start, middle), (middle, end)):
+            piece = self._count(page.text[lo:hi])
+            yield from self._fit(page, lo, hi, piece)
+
+    def _count(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def chunks(self, pages: Iterable[Page]) -> Iterator[Chunk]:
+        """Stream chunks; only the pages under the current window stay in memory."""
+        window: deque[_Word] = deque()
+        tokens = 0
+        index = 0
+        for page in pages:
+            for word in self._words(page):
+                if tokens + word.tokens > self.max_tokens and window:
+                    yield self._emit(index, window)
+                    index += 1
+                    tokens = self._keep_overlap(window, room=self.max_tokens - word.tokens)
+                window.append(word)
+                tokens += word.tokens
+        # A chunk is emitted only when a new word arrives, so whatever the window
+        # holds now includes words no chunk has carried yet.
+        if window:
+            yield self._emit(index, window)
+
+    def _keep_overlap(self, window: deque[_Word], room: int) -> int:
+        """Drop words from the front until the tail fits the overlap; return its tokens."""
+        keep = min(self.overlap, room)
+        total = sum(w.tokens for w in window)
+        while window and total > keep:
+            total -= window.popleft().tokens
+        return total
+
+    @staticmethod
+    def _emit(index: int, window: deque[_Word]) -> Chunk:
+        parts: list[str] = []
+        first = window[0]
+        seg_start = first.start
+        prev = first
+        for word in window:
+            if word.page is not prev.page:
+                parts.append(prev.page.text[seg_start:prev.end])
+                seg_start = word.start
+            prev = word
+        parts.append(prev.page.text[seg_start:prev.end])
+        return Chunk(index=index, text="\n".join(parts), page_start=first.page.number,
+                     page_end=prev.page.number, tokens=sum(w.tokens for w in window))

@@ -1,0 +1,26 @@
+"""The command line: Typer and Rich over the :mod:`ingestq` library.
+
+Each command lives in its own module and calls one core function. Errors from
+the core reach the user here, in :func:`main`, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ingestq.cli import add, extract, search, status, worker  # noqa: F401 - registers commands
+from ingestq.cli.app import app
+from ingestq.errors import IngestqError
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``ingestq`` console script."""
+    try:
+        app(args=argv, prog_name="ingestq")
+    except IngestqError as exc:
+        from rich.markup import escape
+
+        from ingestq.cli.render import err
+
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,52 @@
+"""Rendering helpers: Rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+STATE_STYLES = {
+    "queued": "cyan", "processing": "yellow", "retrying": "magenta",
+    "completed": "green", "failed": "red", "cancelled": "dim",
+}
+
+
+def print_json(data: Any) -> None:
+    # Plain write, not Rich: scripts need exact JSON, unwrapped and uncoloured.
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def state(value: str) -> str:
+    return f"[{STATE_STYLES.get(value, 'white')}]{value}[/]"
+
+
+def age(iso: str | None, now: datetime | None = None) -> str:
+    """'4s', '12m', '3h', '2d': how long ago ``iso`` was."""
+    if not iso:
+        return ""
+    then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    t = Table(title=title, header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    return t
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)

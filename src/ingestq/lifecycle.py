@@ -1,0 +1,127 @@
+"""State moves of a job inside the worker: claim, progress, finish, hand back.
+
+A worker owns a job through its lease: ``lease_owner`` names the worker and
+``heartbeat_at`` says it is alive. Every write after the claim is conditional on
+the lease, so a worker that lost its job (recovered by another start) can never
+overwrite the job's newer state.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ingestq.db import transaction, utcnow
+from ingestq.jobs import (
+    COMPLETED,
+    FAILED,
+    PROCESSING,
+    QUEUED,
+    RETRYING,
+    Job,
+    add_event,
+)
+
+
+def claim(conn: sqlite3.Connection, job_id: str, owner: str) -> Job | None:
+    """Take ``job_id`` for ``owner`` if it is waiting; None if it is not ours to run.
+
+    A delivery of a job that is completed, cancelled or already processing is
+    a duplicate delivery, and is skipped by returning None.
+    """
+    now = utcnow()
+    with transaction(conn):
+        cur = conn.execute(
+            "UPDATE jobs SET state = ?, stage = 'parsing', progress = 0, error = NULL,"
+            " attempts = attempts + 1, lease_owner = ?, heartbeat_at = ?, started_at = ?,"
+            " completed_at = NULL, updated_at = ? WHERE id = ? AND state IN (?, ?)",
+            (PROCESSING, owner, now, now, now, job_id, QUEUED, RETRYING),
+        )
+        if cur.rowcount == 0:
+            return None
+        add_event(conn, job_id, "claimed", f"by {owner}")
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return Job.from_row(row)
+
+
+def report(conn: sqlite3.Connection, job: Job, owner: str, *, stage: str, progress: float,
+           vector_count: int, pages: int | None = None) -> bool:
+    """Record progress and renew the lease. False if the job is no longer ours."""
+    now = utcnow()
+    with transaction(conn):
+        cur = conn.execute(
+            "UPDATE jobs SET stage = ?, progress = ?, vector_count = ?,"
+            " pages = coalesce(?, pages), heartbeat_at = ?, updated_at = ?"
+            " WHERE id = ? AND lease_owner = ? AND state = ?",
+            (stage, round(progress, 1), vector_count, pages, now, now, job.id, owner, PROCESSING),
+        )
+        if cur.rowcount and stage != job.stage:
+            add_event(conn, job.id, "stage", stage)
+    job.stage = stage
+    return cur.rowcount > 0
+
+
+def complete(conn: sqlite3.Connection, job: Job, owner: str, *, vector_count: int,
+             pages: int | None) -> None:
+    now = utcnow()
+    with transaction(conn):
+        cur = conn.execute(
+            "UPDATE jobs SET state = ?, stage = NULL, progress = 100, vector_count = ?,"
+            " pages = coalesce(?, pages), completed_at = ?, updated_at = ?, lease_owner = NULL"
+            " WHERE id = ? AND lease_owner = ? AND state = ?",
+            (COMPLETED, vector_count, pages, now, now, job.id, owner, PROCESSING),
+        )
+        if cur.rowcount:
+            add_event(conn, job.id, "completed", f"{vector_count} vectors")
+
+
+def fail(conn: sqlite3.Connection, job: Job, owner: str, error: str) -> None:
+    now = utcnow()
+    with transaction(conn):
+        cur = conn.execute(
+            "UPDATE jobs SET state = ?, error = ?, vector_count = 0, completed_at = ?,"
+            " updated_at = ?, lease_owner = NULL WHERE id = ? AND lease_owner = ? AND state = ?",
+            (FAILED, error, now, now, job.id, owner, PROCESSING),
+        )
+        if cur.rowcount:
+            add_event(conn, job.id, "failed", error)
+
+
+def hand_back(conn: sqlite3.Connection, job: Job, owner: str, reason: str) -> None:
+    """Return a job we started but will not finish to ``queued``.
+
+    A hand-back on shutdown is not the job's fault, so its attempt is not counted.
+    """
+    now = utcnow()
+    with transaction(conn):
+        cur = conn.execute(
+            "UPDATE jobs SET state = ?, stage = NULL, progress = 0, vector_count = 0,"
+            " attempts = max(attempts - 1, 0), lease_owner = NULL, heartbeat_at = NULL,"
+            " started_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = ?",
+            (QUEUED, now, job.id, owner, PROCESSING),
+        )
+        if cur.rowcount:
+            add_event(conn, job.id, "handed_back", reason)
+
+
+def recover_orphans(conn: sqlite3.Connection, live_owner: str) -> list[str]:
+    """Put back every ``processing`` job not owned by ``live_owner``.
+
+    Only one worker runs per home (see :mod:`ingestq.worker`), so at its start a
+    job in ``processing`` under any other owner was left by a worker that died.
+    The lost attempt stays counted: a document that kills the worker every time
+    must end ``failed``, not loop forever.
+    """
+    now = utcnow()
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT id, lease_owner FROM jobs WHERE state = ? AND coalesce(lease_owner, '') != ?",
+            (PROCESSING, live_owner),
+        ).fetchall()
+        for row in rows:
+            conn.execute(
+                "UPDATE jobs SET state = ?, stage = NULL, progress = 0, vector_count = 0,"
+                " lease_owner = NULL, updated_at = ? WHERE id = ?",
+                (QUEUED, now, row["id"]),
+            )
+            add_event(conn, row["id"], "recovered", f"lease of {row['lease_owner']} lost")
+    return [r["id"] for r in rows]

@@ -1,0 +1,58 @@
+"""Append-only schema migrations for ``state.db``.
+
+Each migration is a function of a :class:`sqlite_utils.Database`. Never edit or
+reorder one that has shipped: add a new one at the end. ``PRAGMA user_version``
+records how many have run, which lets :mod:`ingestq.db` check the schema with
+the standard library alone and import sqlite-utils only when there is work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Migration = Callable[[Any], None]
+
+
+def m001_jobs_and_events(db: Any) -> None:
+    db["jobs"].create(
+        {
+            "id": str,
+            "kind": str,  # pdf | url
+            "source": str,  # what the user gave: a path or a URL
+            "collection": str,
+            "state": str,
+            "stage": str,
+            "progress": float,
+            "attempts": int,
+            "error": str,
+            "vector_count": int,
+            "topics": str,  # JSON list
+            "content_hash": str,  # SHA-256 of the bytes ingested
+            "size_bytes": int,
+            "pages": int,
+            "options": str,  # JSON: per-job chunking options
+            "queued_at": str,
+            "started_at": str,
+            "completed_at": str,
+            "updated_at": str,
+            "lease_owner": str,
+            "heartbeat_at": str,
+        },
+        pk="id",
+        not_null={"kind", "source", "collection", "state", "queued_at"},
+        defaults={"progress": 0.0, "attempts": 0, "vector_count": 0, "topics": "[]"},
+    )
+    db["jobs"].create_index(["queued_at"])
+    db["jobs"].create_index(["state"])
+    db["jobs"].create_index(["collection", "content_hash"])
+    db["events"].create(
+        {"id": int, "job_id": str, "at": str, "event": str, "message": str, "data": str},
+        pk="id",
+        not_null={"job_id", "at", "event"},
+        foreign_keys=[("job_id", "jobs", "id")],
+    )
+    db["events"].create_index(["job_id", "id"])
+
+
+MIGRATIONS: list[Migration] = [m001_jobs_and_events]

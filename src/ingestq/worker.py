@@ -1,0 +1,221 @@
+"""The worker: one per home, running jobs from the queue until told to stop.
+
+Chroma's local store is not safe with two writer processes (they corrupt its
+HNSW index silently), so a worker takes an exclusive lock on ``worker.lock``
+for its whole life. The lock also makes recovery simple: at start, anything
+still ``processing`` belongs to a worker that is gone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any
+
+from ingestq import lifecycle
+from ingestq.config import Settings
+from ingestq.db import connect
+from ingestq.errors import Interrupted, JobError, JobInterrupted, WorkerRunningError
+from ingestq.ids import new_id
+from ingestq.jobs import Job
+from ingestq.queue import JobQueue
+from ingestq.recovery import recover
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def worker_lock(settings: Settings) -> Iterator[None]:
+    """Hold the home's worker lock, or raise :class:`WorkerRunningError`."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    fh: IO[str] = open(settings.worker_lock, "a+")  # noqa: SIM115 - held for the context
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            pid = fh.read().strip() or "unknown"
+            raise WorkerRunningError(
+                f"a worker is already running on {settings.home} (pid {pid})") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the flock; the kernel does it too if we die
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 1
+    burst: bool = False
+
+
+class Worker:
+    """Runs jobs: owns the model, the Chroma client and the shutdown state."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+        self.queue = JobQueue(settings, handler=self.execute)
+        self._db = threading.local()
+        self._loaded = threading.Lock()
+        self.embedder: Any = None
+        self.store: Any = None
+        self._stop_at: float | None = None
+        self.queue.huey.on_startup()(self.load)
+
+    # -- resources -------------------------------------------------------------
+    def load(self) -> None:
+        """Load the model and open Chroma, once per process (Huey calls this per thread)."""
+        with self._loaded:
+            if self.embedder is None:
+                from ingestq.embedder import Embedder
+                from ingestq.vectorstore import VectorStore
+
+                started = time.monotonic()
+                self.embedder = Embedder(self.settings.model)
+                self.store = VectorStore(self.settings.chroma_dir)
+                log.info("loaded %s in %.1f s", self.settings.model, time.monotonic() - started)
+
+    @property
+    def conn(self) -> Any:
+        # One connection per thread: sqlite3 connections are not for sharing.
+        conn = getattr(self._db, "conn", None)
+        if conn is None:
+            conn = self._db.conn = connect(self.settings.state_db)
+        return conn
+
+    # -- shutdown --------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Finish the job in flight within the grace period, then stop."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic() + self.settings.shutdown_grace_s
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_at is not None
+
+    def stop_deadline(self) -> float | None:
+        return self._stop_at
+
+    # -- one job ---------------------------------------------------------------
+    def execute(self, job_id: str) -> None:
+        """Run one delivery of ``job_id``. Never raises: one job cannot sink the worker."""
+        from ingestq.runner import run_claimed
+
+        try:
+            job = lifecycle.claim(self.conn, job_id, self.owner)
+        except Exception:
+            log.exception("could not claim job %s; recovery will deliver it again", job_id)
+            return
+        if job is None:
+            log.info("job %s is not waiting; skipping this delivery", job_id)
+            return
+        run_claimed(self, job)
+
+    def hand_back(self, job: Job, reason: str) -> None:
+        lifecycle.hand_back(self.conn, job, self.owner, reason)
+        self.queue.enqueue([job.id])
+
+    # -- the loop --------------------------------------------------------------
+    def run(self, options: WorkerOptions) -> int:
+        """Recover, then run jobs until stopped (or, with ``burst``, until none is due)."""
+        self.load()
+        report = recover(self.conn, self.queue, self.owner)
+        if report.orphans:
+            log.warning("recovered %d job(s) left processing", len(report.orphans))
+        if options.burst:
+            return self._run_burst()
+        return self._run_consumer(options.concurrency)
+
+    def _run_burst(self) -> int:
+        handled = 0
+        with _signals(self):
+            while not self.stopping:
+                for task in self.queue.huey.read_schedule():
+                    self.queue.huey.enqueue(task)
+                task = self.queue.huey.dequeue()
+                if task is None:
+                    break
+                self.queue.huey.execute(task)
+                handled += 1
+        return handled
+
+    def _run_consumer(self, concurrency: int) -> int:
+        consumer = _Consumer(self, workers=concurrency)
+        consumer.run()
+        return 0
+
+
+@contextmanager
+def _signals(worker: Worker) -> Iterator[None]:
+    """SIGINT/SIGTERM: stop gracefully; a second one: stop now."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if worker.stopping:
+            raise Interrupted("stopped at once on a second signal")
+        log.info("received %s: finishing the job in flight (grace %g s)",
+                 signal.Signals(signum).name, worker.settings.shutdown_grace_s)
+        worker.request_stop()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _make_consumer_class() -> type:
+    from huey.consumer import Consumer
+
+    class IngestqConsumer(Consumer):  # type: ignore[misc]
+        """Huey's consumer with ingestq's shutdown: both signals are graceful."""
+
+        def __init__(self, worker: Worker, workers: int) -> None:
+            s = worker.settings
+            super().__init__(worker.queue.huey, workers=workers, worker_type="thread",
+                             initial_delay=min(0.1, s.poll_interval_s),
+                             max_delay=s.poll_interval_s, backoff=1.15,
+                             periodic=True, check_worker_health=True,
+                             shutdown_timeout=s.shutdown_grace_s + 5)
+            self._ingestq_worker = worker
+
+        def _set_signal_handlers(self) -> None:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._handle_signal)
+
+        def _handle_signal(self, signum: int, frame: FrameType | None) -> None:
+            self._signum, self._restart, self._graceful = signum, False, True
+            self._ingestq_worker.request_stop()
+            # A second signal interrupts the graceful wait (KeyboardInterrupt
+            # reaches Consumer.stop, which then stops at once).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    return IngestqConsumer
+
+
+def _Consumer(worker: Worker, workers: int) -> Any:  # noqa: N802 - a lazy class
+    return _make_consumer_class()(worker, workers)
+
+
+def run_worker(settings: Settings, options: WorkerOptions) -> int:
+    """Take the home's worker lock and run; return how many deliveries a burst handled."""
+    if options.concurrency < 1:
+        from ingestq.errors import UsageError
+
+        raise UsageError("--concurrency must be at least 1")
+    with worker_lock(settings):
+        return Worker(settings).run(options)
