@@ -39,8 +39,9 @@ class _Word:
     tokens: int
 
 
-def limits_for(max_seq_length: int, special_tokens: int, tokens: int | None,
-               overlap: int | None) -> tuple[int, int]:
+def limits_for(
+    max_seq_length: int, special_tokens: int, tokens: int | None, overlap: int | None
+) -> tuple[int, int]:
     """Content tokens per chunk and overlap, clamped to what the model reads."""
     ceiling = max_seq_length - special_tokens
     size = ceiling if tokens is None else min(tokens, ceiling)
@@ -57,15 +58,13 @@ class TokenChunker:
         self.overlap = overlap
 
     def _words(self, page: Page) -> Iterator[_Word]:
-        enc = self.tokenizer(page.text, add_special_tokens=False,
-                             return_offsets_mapping=True)
+        enc = self.tokenizer(page.text, add_special_tokens=False, return_offsets_mapping=True)
         offsets, word_ids = enc["offset_mapping"], enc.word_ids()
         run_start = 0
         for i, word_id in enumerate(word_ids):
             last = i + 1 == len(word_ids) or word_ids[i + 1] != word_id
             if last:
-                yield from self._fit(page, offsets[run_start][0], offsets[i][1],
-                                     i + 1 - run_start)
+                yield from self._fit(page, offsets[run_start][0], offsets[i][1], i + 1 - run_start)
                 run_start = i + 1
 
     def _fit(self, page: Page, start: int, end: int, tokens: int) -> Iterator[_Word]:
@@ -116,9 +115,14 @@ class TokenChunker:
         prev = first
         for word in window:
             if word.page is not prev.page:
-                parts.append(prev.page.text[seg_start:prev.end])
+                parts.append(prev.page.text[seg_start : prev.end])
                 seg_start = word.start
             prev = word
-        parts.append(prev.page.text[seg_start:prev.end])
-        return Chunk(index=index, text="\n".join(parts), page_start=first.page.number,
-                     page_end=prev.page.number, tokens=sum(w.tokens for w in window))
+        parts.append(prev.page.text[seg_start : prev.end])
+        return Chunk(
+            index=index,
+            text="\n".join(parts),
+            page_start=first.page.number,
+            page_end=prev.page.number,
+            tokens=sum(w.tokens for w in window),
+        )

@@ -32,18 +32,20 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as _hf_logging
 
         # Tokenizing whole pages for chunking trips a "sequence too long"
         # warning that does not apply: chunks are sized below the limit.
+        hf_logging: Any = _hf_logging
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         self.name = name
         self.model = SentenceTransformer(model_path(name), device="cpu")
-        self.max_seq_length: int = int(self.model.max_seq_length)
-        dim = getattr(self.model, "get_embedding_dimension", None)
-        dim = dim or self.model.get_sentence_embedding_dimension
-        self.dimension: int = int(dim())
+        model: Any = self.model
+        self.max_seq_length: int = int(model.max_seq_length)
+        # Renamed in sentence-transformers 5; keep both spellings working.
+        dim = getattr(model, "get_embedding_dimension", None)
+        self.dimension: int = int((dim or model.get_sentence_embedding_dimension)())
         self.tokenizer: Any = self.model.tokenizer
         # [CLS] and [SEP] for BERT-style models: they count against the limit.
         self.special_tokens: int = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
@@ -55,5 +57,10 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64) -> Any:
         """Unit-length float32 vectors, one row per text."""
-        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        return self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )

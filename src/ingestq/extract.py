@@ -23,5 +23,6 @@ def extract(path: Path, max_bytes: int) -> Extracted:
     doc = open_pdf(path)
     pages = [{"page": p.number, "text": p.text} for p in doc.pages()]
     title = doc.title or next(
-        (line for p in pages for line in str(p["text"]).split("\n") if line.strip()), None)
+        (line for p in pages for line in str(p["text"]).split("\n") if line.strip()), None
+    )
     return Extracted(title=title, pages=pages)

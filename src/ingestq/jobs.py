@@ -79,17 +79,39 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
     """Insert ``specs`` as queued jobs, all in one transaction."""
     now = utcnow()
     jobs = [
-        Job(id=new_id(), kind=s.kind, source=s.source, collection=s.collection, state=QUEUED,
-            queued_at=now, updated_at=now, content_hash=s.content_hash,
-            size_bytes=s.size_bytes, options=dict(s.options))
+        Job(
+            id=new_id(),
+            kind=s.kind,
+            source=s.source,
+            collection=s.collection,
+            state=QUEUED,
+            queued_at=now,
+            updated_at=now,
+            content_hash=s.content_hash,
+            size_bytes=s.size_bytes,
+            options=dict(s.options),
+        )
         for s in specs
     ]
     with transaction(conn):
         conn.executemany(
             "INSERT INTO jobs (id, kind, source, collection, state, queued_at, updated_at,"
             " content_hash, size_bytes, options) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [(j.id, j.kind, j.source, j.collection, j.state, j.queued_at, j.updated_at,
-              j.content_hash, j.size_bytes, json.dumps(j.options)) for j in jobs],
+            [
+                (
+                    j.id,
+                    j.kind,
+                    j.source,
+                    j.collection,
+                    j.state,
+                    j.queued_at,
+                    j.updated_at,
+                    j.content_hash,
+                    j.size_bytes,
+                    json.dumps(j.options),
+                )
+                for j in jobs
+            ],
         )
         conn.executemany(
             "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'queued', ?)",
@@ -134,7 +156,7 @@ def list_jobs(
     conn: sqlite3.Connection, *, states: Sequence[str] = (), limit: int | None = 20
 ) -> list[Job]:
     """The newest jobs first, optionally only those in ``states``."""
-    sql, params = "SELECT * FROM jobs", []
+    sql, params = "SELECT * FROM jobs", list[object]()
     if states:
         sql += f" WHERE state IN ({','.join('?' * len(states))})"
         params.extend(states)
@@ -150,8 +172,13 @@ def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return {state: n for state, n in rows}
 
 
-def add_event(conn: sqlite3.Connection, job_id: str, event: str, message: str = "",
-              data: dict[str, Any] | None = None) -> None:
+def add_event(
+    conn: sqlite3.Connection,
+    job_id: str,
+    event: str,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+) -> None:
     """Append to a job's history (call inside the caller's transaction)."""
     conn.execute(
         "INSERT INTO events (job_id, at, event, message, data) VALUES (?,?,?,?,?)",

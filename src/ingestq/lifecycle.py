@@ -43,8 +43,16 @@ def claim(conn: sqlite3.Connection, job_id: str, owner: str) -> Job | None:
     return Job.from_row(row)
 
 
-def report(conn: sqlite3.Connection, job: Job, owner: str, *, stage: str, progress: float,
-           vector_count: int, pages: int | None = None) -> bool:
+def report(
+    conn: sqlite3.Connection,
+    job: Job,
+    owner: str,
+    *,
+    stage: str,
+    progress: float,
+    vector_count: int,
+    pages: int | None = None,
+) -> bool:
     """Record progress and renew the lease. False if the job is no longer ours."""
     now = utcnow()
     with transaction(conn):
@@ -60,8 +68,9 @@ def report(conn: sqlite3.Connection, job: Job, owner: str, *, stage: str, progre
     return cur.rowcount > 0
 
 
-def complete(conn: sqlite3.Connection, job: Job, owner: str, *, vector_count: int,
-             pages: int | None) -> None:
+def complete(
+    conn: sqlite3.Connection, job: Job, owner: str, *, vector_count: int, pages: int | None
+) -> None:
     now = utcnow()
     with transaction(conn):
         cur = conn.execute(

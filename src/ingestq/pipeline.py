@@ -45,8 +45,7 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self.started = self._last = time.monotonic()
 
-    def __call__(self, stage: str, progress: float, vectors: int,
-                 pages: int | None = None) -> None:
+    def __call__(self, stage: str, progress: float, vectors: int, pages: int | None = None) -> None:
         now = time.monotonic()
         if now - self.started > self.timeout_s:
             raise JobTimeoutError(f"timed out after {self.timeout_s:g} s")
@@ -64,8 +63,9 @@ def chunk_id(job_id: str, index: int) -> str:
     return f"{job_id}:{index}"
 
 
-def ingest_pdf(job: Job, settings: Settings, embedder: Embedder, store: VectorStore,
-               check: Checkpoint) -> tuple[int, int]:
+def ingest_pdf(
+    job: Job, settings: Settings, embedder: Embedder, store: VectorStore, check: Checkpoint
+) -> tuple[int, int]:
     """Run one attempt of ``job``; return (vectors written, pages)."""
     path = blob_path(settings.blobs_dir, job.content_hash or "")
     if not job.content_hash or not path.is_file():
@@ -89,18 +89,30 @@ def ingest_pdf(job: Job, settings: Settings, embedder: Embedder, store: VectorSt
         check("embedding", done * 0.99, vectors)
         matrix = embedder.encode([c.text for c in batch], settings.embed_batch_size)
         check("indexing", done * 0.99, vectors)
-        store.add(coll, [chunk_id(job.id, c.index) for c in batch], matrix,
-                  [c.text for c in batch], [_metadata(job, c) for c in batch])
+        store.add(
+            coll,
+            [chunk_id(job.id, c.index) for c in batch],
+            matrix,
+            [c.text for c in batch],
+            [_metadata(job, c) for c in batch],
+        )
         vectors += len(batch)
     if vectors == 0:
-        raise NoTextError("the PDF has no extractable text (image-only or scanned?); "
-                          "OCR is not supported")
+        raise NoTextError(
+            "the PDF has no extractable text (image-only or scanned?); OCR is not supported"
+        )
     return vectors, doc.page_count
 
 
 def _metadata(job: Job, chunk: Chunk) -> dict[str, Any]:
     # Only stable facts: volatile values (times, attempts) would make identical
     # chunks look changed.
-    return {"job_id": job.id, "source": job.source, "kind": job.kind,
-            "page": chunk.page_start, "page_end": chunk.page_end,
-            "chunk_index": chunk.index, "content_hash": job.content_hash or ""}
+    return {
+        "job_id": job.id,
+        "source": job.source,
+        "kind": job.kind,
+        "page": chunk.page_start,
+        "page_end": chunk.page_end,
+        "chunk_index": chunk.index,
+        "content_hash": job.content_hash or "",
+    }

@@ -29,7 +29,10 @@ class JobQueue:
 
         settings.home.mkdir(parents=True, exist_ok=True)
         self.huey = SqliteHuey(
-            "ingestq", filename=str(settings.queue_db), results=False, utc=True,
+            "ingestq",
+            filename=str(settings.queue_db),
+            results=False,
+            utc=True,
             timeout=BUSY_TIMEOUT_S,
         )
 

@@ -32,8 +32,9 @@ def recover(conn: sqlite3.Connection, queue: JobQueue, owner: str) -> RecoveryRe
     that so at worker start).
     """
     orphans = recover_orphans(conn, owner)
-    waiting = {r[0] for r in conn.execute(
-        "SELECT id FROM jobs WHERE state IN (?, ?)", (QUEUED, RETRYING))}
+    waiting = {
+        r[0] for r in conn.execute("SELECT id FROM jobs WHERE state IN (?, ?)", (QUEUED, RETRYING))
+    }
     missing = sorted(waiting - queue.pending_job_ids())
     queue.enqueue(missing)
     for job_id in orphans:

@@ -27,11 +27,19 @@ def run_claimed(worker: Worker, job: Job) -> None:
     started = time.monotonic()
 
     def report(stage: str, progress: float, vectors: int, pages: int | None) -> bool:
-        return lifecycle.report(worker.conn, job, worker.owner, stage=stage,
-                                progress=progress, vector_count=vectors, pages=pages)
+        return lifecycle.report(
+            worker.conn,
+            job,
+            worker.owner,
+            stage=stage,
+            progress=progress,
+            vector_count=vectors,
+            pages=pages,
+        )
 
-    check = Checkpoint(report=report, timeout_s=worker.settings.job_timeout_s,
-                       stop_at=worker.stop_deadline)
+    check = Checkpoint(
+        report=report, timeout_s=worker.settings.job_timeout_s, stop_at=worker.stop_deadline
+    )
     try:
         vectors, pages = ingest_pdf(job, worker.settings, worker.embedder, worker.store, check)
     except JobInterrupted as exc:
@@ -53,19 +61,26 @@ def run_claimed(worker: Worker, job: Job) -> None:
         # A bug, not bad input: the traceback is for the log, not the job.
         log.exception("job %s crashed", job.id)
         _discard_vectors(worker, job)
-        lifecycle.fail(worker.conn, job, worker.owner,
-                       f"internal error: {type(exc).__name__}: {exc}"[:300])
+        lifecycle.fail(
+            worker.conn, job, worker.owner, f"internal error: {type(exc).__name__}: {exc}"[:300]
+        )
     else:
         lifecycle.complete(worker.conn, job, worker.owner, vector_count=vectors, pages=pages)
-        log.info("job %s completed: %d vectors from %d pages in %.1f s", job.id, vectors,
-                 pages, time.monotonic() - started)
+        log.info(
+            "job %s completed: %d vectors from %d pages in %.1f s",
+            job.id,
+            vectors,
+            pages,
+            time.monotonic() - started,
+        )
 
 
 def _discard_vectors(worker: Worker, job: Job) -> None:
     """Remove a failed attempt's partial chunks so search never sees half a document."""
     try:
-        coll = worker.store.collection(job.collection, worker.embedder.name,
-                                       worker.embedder.dimension)
+        coll = worker.store.collection(
+            job.collection, worker.embedder.name, worker.embedder.dimension
+        )
         worker.store.delete_where(coll, {"job_id": job.id})
     except Exception:
         # The next attempt deletes them first anyway; log and move on.

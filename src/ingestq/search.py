@@ -7,8 +7,9 @@ from ingestq.errors import ModelMismatchError, NotFoundError, UsageError
 from ingestq.vectorstore import Hit, VectorStore
 
 
-def search(settings: Settings, query: str, *, k: int = 5,
-           collection: str = DEFAULT_COLLECTION) -> list[Hit]:
+def search(
+    settings: Settings, query: str, *, k: int = 5, collection: str = DEFAULT_COLLECTION
+) -> list[Hit]:
     """The ``k`` chunks of ``collection`` closest to ``query``, best first."""
     if not query.strip():
         raise UsageError("the search query is empty")
@@ -23,7 +24,8 @@ def search(settings: Settings, query: str, *, k: int = 5,
     if meta.get("embedding_model") != settings.model:
         raise ModelMismatchError(
             f"collection {collection!r} was built with {meta.get('embedding_model')!r}, "
-            f"but INGESTQ_MODEL is {settings.model!r}")
+            f"but INGESTQ_MODEL is {settings.model!r}"
+        )
     from ingestq.embedder import Embedder
 
     embedder = Embedder(settings.model)

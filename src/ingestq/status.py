@@ -18,8 +18,9 @@ class JobDetail:
     events: list[dict[str, Any]]
 
 
-def recent_jobs(settings: Settings, *, states: Sequence[str] = (),
-                limit: int | None = 20) -> list[jobs.Job]:
+def recent_jobs(
+    settings: Settings, *, states: Sequence[str] = (), limit: int | None = 20
+) -> list[jobs.Job]:
     """The newest jobs, optionally only those in ``states``."""
     bad = [s for s in states if s not in jobs.STATES]
     if bad:

@@ -34,8 +34,11 @@ class ChunkOptions:
     overlap: int | None = None
 
     def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in (("chunk_tokens", self.tokens),
-                                  ("chunk_overlap", self.overlap)) if v is not None}
+        return {
+            k: v
+            for k, v in (("chunk_tokens", self.tokens), ("chunk_overlap", self.overlap))
+            if v is not None
+        }
 
 
 @dataclass
@@ -46,8 +49,11 @@ class Submitted:
     duplicate_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.job.id, "source": self.job.source,
-                               "state": self.job.state}
+        out: dict[str, Any] = {
+            "id": self.job.id,
+            "source": self.job.source,
+            "state": self.job.state,
+        }
         if self.duplicate_of:
             out["duplicate_of"] = self.duplicate_of
         return out
@@ -61,8 +67,13 @@ class AddResult:
 
 def validate_collection(name: str) -> str:
     # Chroma's own rule, checked here so the mistake surfaces at `add`, not in the worker.
-    ok = (3 <= len(name) <= 512 and name[0].isalnum() and name[-1].isalnum()
-          and all(c.isalnum() or c in "._-" for c in name) and ".." not in name)
+    ok = (
+        3 <= len(name) <= 512
+        and name[0].isalnum()
+        and name[-1].isalnum()
+        and all(c.isalnum() or c in "._-" for c in name)
+        and ".." not in name
+    )
     if not ok:
         raise UsageError(
             f"invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-', "
@@ -76,8 +87,11 @@ def validate_chunking(options: ChunkOptions) -> None:
         raise UsageError("--chunk-tokens must be at least 16")
     if options.overlap is not None and options.overlap < 0:
         raise UsageError("--chunk-overlap cannot be negative")
-    if (options.tokens is not None and options.overlap is not None
-            and options.overlap >= options.tokens):
+    if (
+        options.tokens is not None
+        and options.overlap is not None
+        and options.overlap >= options.tokens
+    ):
         raise UsageError("--chunk-overlap must be smaller than --chunk-tokens")
 
 
@@ -117,14 +131,21 @@ def check_pdf(path: Path, max_bytes: int) -> str:
     if head != PDF_MAGIC:
         return f"{path}: not a PDF (it does not start with %PDF-)"
     if size > max_bytes:
-        return (f"{path}: {size / 1048576:.1f} MB is over the {max_bytes / 1048576:g} MB limit"
-                " (INGESTQ_MAX_FILE_MB)")
+        return (
+            f"{path}: {size / 1048576:.1f} MB is over the {max_bytes / 1048576:g} MB limit"
+            " (INGESTQ_MAX_FILE_MB)"
+        )
     return ""
 
 
-def add_paths(settings: Settings, raw_paths: Sequence[str], *,
-              collection: str = DEFAULT_COLLECTION, force: bool = False,
-              chunking: ChunkOptions | None = None) -> AddResult:
+def add_paths(
+    settings: Settings,
+    raw_paths: Sequence[str],
+    *,
+    collection: str = DEFAULT_COLLECTION,
+    force: bool = False,
+    chunking: ChunkOptions | None = None,
+) -> AddResult:
     """Validate, store and enqueue PDFs. Raises :class:`UsageError` if none is valid."""
     validate_collection(collection)
     chunking = chunking or ChunkOptions()
@@ -146,8 +167,14 @@ def add_paths(settings: Settings, raw_paths: Sequence[str], *,
     return result
 
 
-def _record(settings: Settings, result: AddResult, stored: list[tuple[Path, str, int]],
-            collection: str, force: bool, chunking: ChunkOptions) -> None:
+def _record(
+    settings: Settings,
+    result: AddResult,
+    stored: list[tuple[Path, str, int]],
+    collection: str,
+    force: bool,
+    chunking: ChunkOptions,
+) -> None:
     conn = connect(settings.state_db)
     try:
         known = {} if force else jobs.find_duplicates(conn, collection, (d for _, d, _ in stored))
@@ -155,9 +182,14 @@ def _record(settings: Settings, result: AddResult, stored: list[tuple[Path, str,
         fresh: dict[str, jobs.NewJob] = {}
         for path, digest, size in stored:
             if digest not in known and digest not in fresh:
-                fresh[digest] = jobs.NewJob(kind="pdf", source=str(path), collection=collection,
-                                            content_hash=digest, size_bytes=size,
-                                            options=chunking.as_dict())
+                fresh[digest] = jobs.NewJob(
+                    kind="pdf",
+                    source=str(path),
+                    collection=collection,
+                    content_hash=digest,
+                    size_bytes=size,
+                    options=chunking.as_dict(),
+                )
         created = jobs.create_jobs(conn, list(fresh.values())) if fresh else []
     finally:
         conn.close()

@@ -57,8 +57,11 @@ def _strip_edges(text: str, running: set[str]) -> str:
     lines = text.split("\n")
     content = [i for i, ln in enumerate(lines) if ln.strip()]
     edge = set(content[:EDGE_LINES] + content[-EDGE_LINES:])
-    kept = [ln for i, ln in enumerate(lines)
-            if i not in edge or _DIGITS.sub("#", ln.strip().lower()) not in running]
+    kept = [
+        ln
+        for i, ln in enumerate(lines)
+        if i not in edge or _DIGITS.sub("#", ln.strip().lower()) not in running
+    ]
     return "\n".join(kept).strip()
 
 

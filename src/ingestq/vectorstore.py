@@ -78,8 +78,14 @@ class VectorStore:
         except Exception as exc:  # chromadb raises NotFoundError or ValueError by version
             raise NotFoundError(f"collection {name!r} does not exist yet") from exc
 
-    def add(self, coll: Any, ids: Sequence[str], vectors: Any, texts: Sequence[str],
-            metadatas: Sequence[dict[str, Any]]) -> None:
+    def add(
+        self,
+        coll: Any,
+        ids: Sequence[str],
+        vectors: Any,
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+    ) -> None:
         """Add records in batches Chroma accepts.
 
         ``add``, not ``upsert``: upsert merges metadata into an existing record,
@@ -87,8 +93,12 @@ class VectorStore:
         """
         for start in range(0, len(ids), self.max_batch):
             end = start + self.max_batch
-            coll.add(ids=list(ids[start:end]), embeddings=vectors[start:end],
-                     documents=list(texts[start:end]), metadatas=list(metadatas[start:end]))
+            coll.add(
+                ids=list(ids[start:end]),
+                embeddings=vectors[start:end],
+                documents=list(texts[start:end]),
+                metadatas=list(metadatas[start:end]),
+            )
 
     def delete_where(self, coll: Any, where: dict[str, Any]) -> None:
         coll.delete(where=where)
@@ -99,18 +109,26 @@ class VectorStore:
         return len(coll.get(where=where, include=[])["ids"])
 
     def query(self, coll: Any, vector: Any, k: int) -> list[Hit]:
-        res = coll.query(query_embeddings=[vector], n_results=k,
-                         include=["documents", "metadatas", "distances"])
+        res = coll.query(
+            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
+        )
         hits = []
         for rank, (text, meta, dist) in enumerate(
             zip(res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True),
             start=1,
         ):
             meta = meta or {}
-            hits.append(Hit(rank=rank, score=round(1.0 - float(dist), 4),
-                            source=str(meta.get("source", "")), page=_int(meta.get("page")),
-                            job_id=str(meta.get("job_id", "")), text=text or "",
-                            chunk_index=_int(meta.get("chunk_index"))))
+            hits.append(
+                Hit(
+                    rank=rank,
+                    score=round(1.0 - float(dist), 4),
+                    source=str(meta.get("source", "")),
+                    page=_int(meta.get("page")),
+                    job_id=str(meta.get("job_id", "")),
+                    text=text or "",
+                    chunk_index=_int(meta.get("chunk_index")),
+                )
+            )
         return hits
 
 

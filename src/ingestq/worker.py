@@ -24,7 +24,7 @@ from typing import IO, Any
 from ingestq import lifecycle
 from ingestq.config import Settings
 from ingestq.db import connect
-from ingestq.errors import Interrupted, JobError, JobInterrupted, WorkerRunningError
+from ingestq.errors import Interrupted, WorkerRunningError
 from ingestq.ids import new_id
 from ingestq.jobs import Job
 from ingestq.queue import JobQueue
@@ -45,7 +45,8 @@ def worker_lock(settings: Settings) -> Iterator[None]:
             fh.seek(0)
             pid = fh.read().strip() or "unknown"
             raise WorkerRunningError(
-                f"a worker is already running on {settings.home} (pid {pid})") from None
+                f"a worker is already running on {settings.home} (pid {pid})"
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -153,7 +154,7 @@ class Worker:
         return handled
 
     def _run_consumer(self, concurrency: int) -> int:
-        consumer = _Consumer(self, workers=concurrency)
+        consumer = _consumer_class()(self, workers=concurrency)
         consumer.run()
         return 0
 
@@ -165,8 +166,11 @@ def _signals(worker: Worker) -> Iterator[None]:
     def handle(signum: int, frame: FrameType | None) -> None:
         if worker.stopping:
             raise Interrupted("stopped at once on a second signal")
-        log.info("received %s: finishing the job in flight (grace %g s)",
-                 signal.Signals(signum).name, worker.settings.shutdown_grace_s)
+        log.info(
+            "received %s: finishing the job in flight (grace %g s)",
+            signal.Signals(signum).name,
+            worker.settings.shutdown_grace_s,
+        )
         worker.request_stop()
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -177,7 +181,8 @@ def _signals(worker: Worker) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _make_consumer_class() -> type:
+def _consumer_class() -> Any:
+    # Built on first use: huey.consumer is only needed by a running worker.
     from huey.consumer import Consumer
 
     class IngestqConsumer(Consumer):  # type: ignore[misc]
@@ -185,11 +190,17 @@ def _make_consumer_class() -> type:
 
         def __init__(self, worker: Worker, workers: int) -> None:
             s = worker.settings
-            super().__init__(worker.queue.huey, workers=workers, worker_type="thread",
-                             initial_delay=min(0.1, s.poll_interval_s),
-                             max_delay=s.poll_interval_s, backoff=1.15,
-                             periodic=True, check_worker_health=True,
-                             shutdown_timeout=s.shutdown_grace_s + 5)
+            super().__init__(
+                worker.queue.huey,
+                workers=workers,
+                worker_type="thread",
+                initial_delay=min(0.1, s.poll_interval_s),
+                max_delay=s.poll_interval_s,
+                backoff=1.15,
+                periodic=True,
+                check_worker_health=True,
+                shutdown_timeout=s.shutdown_grace_s + 5,
+            )
             self._ingestq_worker = worker
 
         def _set_signal_handlers(self) -> None:
@@ -205,10 +216,6 @@ def _make_consumer_class() -> type:
             signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     return IngestqConsumer
-
-
-def _Consumer(worker: Worker, workers: int) -> Any:  # noqa: N802 - a lazy class
-    return _make_consumer_class()(worker, workers)
 
 
 def run_worker(settings: Settings, options: WorkerOptions) -> int:

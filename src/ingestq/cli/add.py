@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from rich.markup import escape
 
 from ingestq.cli import render
@@ -18,19 +16,34 @@ from ingestq.submit import ChunkOptions, add_paths
 
 @app.command()
 def add(
-    paths: Annotated[list[str], typer.Argument(
-        help="PDF files, directories (searched recursively) or quoted glob patterns.",
-        show_default=False)],
-    collection: Annotated[str, typer.Option("--collection", "-c",
-                                            help="Collection to add to.")] = DEFAULT_COLLECTION,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Queue a new job even if the same content is already ingested.")] = False,
-    chunk_tokens: Annotated[int | None, typer.Option(
-        help="Chunk size in model tokens (default: all the model reads).",
-        show_default=False)] = None,
-    chunk_overlap: Annotated[int | None, typer.Option(
-        help="Overlap between chunks, in tokens (default: 1/8 of a chunk).",
-        show_default=False)] = None,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="PDF files, directories (searched recursively) or quoted glob patterns.",
+            show_default=False,
+        ),
+    ],
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="Collection to add to.")
+    ] = DEFAULT_COLLECTION,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Queue a new job even if the same content is already ingested."
+        ),
+    ] = False,
+    chunk_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="Chunk size in model tokens (default: all the model reads).", show_default=False
+        ),
+    ] = None,
+    chunk_overlap: Annotated[
+        int | None,
+        typer.Option(
+            help="Overlap between chunks, in tokens (default: 1/8 of a chunk).", show_default=False
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Queue PDFs for ingestion and return at once, with one job per document.
@@ -44,8 +57,13 @@ def add(
 
     Example: ingestq add report.pdf manuals/ "papers/*.pdf"
     """
-    result = add_paths(load_settings(), paths, collection=collection, force=force,
-                       chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap))
+    result = add_paths(
+        load_settings(),
+        paths,
+        collection=collection,
+        force=force,
+        chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
+    )
     for error in result.errors:
         render.warn(error)
     if as_json:
@@ -54,7 +72,8 @@ def add(
         t = render.table("job", "source", "state")
         for s in result.submitted:
             note = f" (duplicate of {s.duplicate_of})" if s.duplicate_of else ""
-            t.add_row(s.job.id, escape(s.job.source), render.state(s.job.state) + note)
+            source = escape(render.short_source(s.job.source))
+            t.add_row(s.job.id, source, render.state(s.job.state) + note)
         render.out.print(t)
     if result.errors:
         raise typer.Exit(EXIT_FAILURE)

@@ -15,8 +15,12 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 STATE_STYLES = {
-    "queued": "cyan", "processing": "yellow", "retrying": "magenta",
-    "completed": "green", "failed": "red", "cancelled": "dim",
+    "queued": "cyan",
+    "processing": "yellow",
+    "retrying": "magenta",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "dim",
 }
 
 
@@ -44,8 +48,14 @@ def age(iso: str | None, now: datetime | None = None) -> str:
 def table(*columns: str, title: str | None = None) -> Table:
     t = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column in columns:
-        t.add_column(column, overflow="fold")
+        # Ids are for copying: never wrap them.
+        t.add_column(column, overflow="fold", no_wrap=column in ("job", "id", "at"))
     return t
+
+
+def short_source(source: str, width: int = 48) -> str:
+    """The tail of a long path or URL, which is the part that tells sources apart."""
+    return source if len(source) <= width else "…" + source[-(width - 1) :]
 
 
 def warn(message: str) -> None:

@@ -6,7 +6,6 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-
 from rich.markup import escape
 
 from ingestq.cli import render
@@ -18,11 +17,13 @@ SNIPPET_CHARS = 240
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in plain words.",
-                                         show_default=False)],
+    query: Annotated[
+        str, typer.Argument(help="What to look for, in plain words.", show_default=False)
+    ],
     k: Annotated[int, typer.Option("-k", min=1, help="How many results.")] = 5,
-    collection: Annotated[str, typer.Option("--collection", "-c",
-                                            help="Collection to search.")] = DEFAULT_COLLECTION,
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="Collection to search.")
+    ] = DEFAULT_COLLECTION,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Search what was ingested: the closest chunks, ranked, with source and page.
@@ -35,16 +36,18 @@ def search(
 
     hits = run_search(load_settings(), query, k=k, collection=collection)
     if as_json:
-        render.print_json([{key: v for key, v in asdict(h).items() if key != "chunk_index"}
-                           for h in hits])
+        render.print_json(
+            [{key: v for key, v in asdict(h).items() if key != "chunk_index"} for h in hits]
+        )
         return
     if not hits:
         render.out.print("no results")
         return
     for hit in hits:
         page = f", page {hit.page}" if hit.page else ""
-        render.out.print(f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  "
-                         f"[cyan]{escape(hit.source)}[/]{page}")
+        render.out.print(
+            f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  [cyan]{escape(hit.source)}[/]{page}"
+        )
         snippet = " ".join(hit.text.split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1] + "…"

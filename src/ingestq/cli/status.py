@@ -12,20 +12,45 @@ from ingestq.cli.app import app
 from ingestq.config import load_settings
 from ingestq.jobs import Job
 
-DETAIL_FIELDS = ("id", "kind", "source", "collection", "state", "stage", "progress",
-                 "attempts", "error", "vector_count", "pages", "topics", "content_hash",
-                 "size_bytes", "options", "queued_at", "started_at", "completed_at",
-                 "updated_at", "lease_owner", "heartbeat_at")
+DETAIL_FIELDS = (
+    "id",
+    "kind",
+    "source",
+    "collection",
+    "state",
+    "stage",
+    "progress",
+    "attempts",
+    "error",
+    "vector_count",
+    "pages",
+    "topics",
+    "content_hash",
+    "size_bytes",
+    "options",
+    "queued_at",
+    "started_at",
+    "completed_at",
+    "updated_at",
+    "lease_owner",
+    "heartbeat_at",
+)
 
 
 @app.command()
 def status(
-    job_ids: Annotated[list[str] | None, typer.Argument(
-        help="Job ids, or unique prefixes of them, to show in detail.",
-        show_default=False)] = None,
-    state: Annotated[list[str] | None, typer.Option(
-        "--state", "-s", help="Only jobs in this state (repeatable).",
-        show_default=False)] = None,
+    job_ids: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Job ids, or unique prefixes of them, to show in detail.", show_default=False
+        ),
+    ] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state", "-s", help="Only jobs in this state (repeatable).", show_default=False
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many jobs.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -56,8 +81,15 @@ def status(
         return
     t = render.table("job", "source", "state", "stage", "progress", "vectors", "age")
     for j in found:
-        t.add_row(j.id, escape(j.source), render.state(j.state), j.stage or "",
-                  f"{j.progress:.0f}%", str(j.vector_count), render.age(j.queued_at))
+        t.add_row(
+            j.id,
+            escape(render.short_source(j.source)),
+            render.state(j.state),
+            j.stage or "",
+            f"{j.progress:.0f}%",
+            str(j.vector_count),
+            render.age(j.queued_at),
+        )
     render.out.print(t)
 
 

@@ -13,10 +13,12 @@ from ingestq.config import load_settings
 
 @app.command()
 def worker(
-    concurrency: Annotated[int, typer.Option(
-        "--concurrency", "-n", min=1, help="Jobs to run at once.")] = 1,
-    burst: Annotated[bool, typer.Option(
-        "--burst", help="Process every job that is due now, then exit.")] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-n", min=1, help="Jobs to run at once.")
+    ] = 1,
+    burst: Annotated[
+        bool, typer.Option("--burst", help="Process every job that is due now, then exit.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
 ) -> None:
     """Run jobs from the queue: parse, chunk, embed and index them.
@@ -31,8 +33,10 @@ def worker(
     """
     from ingestq.worker import WorkerOptions, run_worker
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if not verbose:
         for noisy in ("huey", "chromadb", "httpx", "sentence_transformers"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
