@@ -62,10 +62,12 @@ def report(
             " WHERE id = ? AND lease_owner = ? AND state = ?",
             (stage, round(progress, 1), vector_count, pages, now, now, job.id, owner, PROCESSING),
         )
-        if cur.rowcount and stage != job.stage:
+        owned = cur.rowcount > 0
+        if owned and stage != job.stage:
             add_event(conn, job.id, "stage", stage)
-    job.stage = stage
-    return cur.rowcount > 0
+    if owned:
+        job.stage = stage
+    return owned
 
 
 def complete(

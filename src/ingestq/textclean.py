@@ -20,6 +20,9 @@ _HYPHEN_BREAK = re.compile(r"(\w)-[ \t]*\n[ \t]*([a-zà-ÿ])")
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _DIGITS = re.compile(r"\d+")
+# Math and symbol fonts often map glyphs to control characters; they carry no
+# text and a stray carriage return would split a line.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 #: How many lines at the top and the bottom of a page may be a header or footer.
 EDGE_LINES = 2
@@ -40,29 +43,36 @@ class Page:
 def normalize(text: str) -> str:
     """NFKC, join hyphenated line breaks, and tidy white space."""
     text = unicodedata.normalize("NFKC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n"))
     text = _HYPHEN_BREAK.sub(r"\1\2", text)
     text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
+def _line_keys(lines: list[str]) -> list[tuple[int, str]]:
+    """(line index, key) for the lines at a page's edges that may be furniture.
+
+    Lines match exactly (case aside). The outermost line of each edge also
+    matches with its numbers masked, since that is where page numbers sit
+    ("Page 3 of 9"); masking numbers further in would take real text that
+    merely shares a shape.
+    """
+    content = [i for i, ln in enumerate(lines) if ln.strip()]
+    edges = sorted(set(content[:EDGE_LINES] + content[-EDGE_LINES:]))
+    keys = [(i, lines[i].strip().lower()) for i in edges]
+    for i in {content[0], content[-1]} if content else ():
+        keys.append((i, "#:" + _DIGITS.sub("#", lines[i].strip().lower())))
+    return keys
+
+
 def _edge_keys(text: str) -> set[str]:
-    lines = [ln for ln in text.split("\n") if ln.strip()]
-    edges = lines[:EDGE_LINES] + lines[-EDGE_LINES:]
-    # Digits vary from page to page ("Page 3 of 9"); the line is the same.
-    return {_DIGITS.sub("#", ln.strip().lower()) for ln in edges}
+    return {key for _, key in _line_keys(text.split("\n"))}
 
 
 def _strip_edges(text: str, running: set[str]) -> str:
     lines = text.split("\n")
-    content = [i for i, ln in enumerate(lines) if ln.strip()]
-    edge = set(content[:EDGE_LINES] + content[-EDGE_LINES:])
-    kept = [
-        ln
-        for i, ln in enumerate(lines)
-        if i not in edge or _DIGITS.sub("#", ln.strip().lower()) not in running
-    ]
-    return "\n".join(kept).strip()
+    drop = {i for i, key in _line_keys(lines) if key in running}
+    return "\n".join(ln for i, ln in enumerate(lines) if i not in drop).strip()
 
 
 def drop_running_lines(pages: Iterable[Page]) -> Iterator[Page]:

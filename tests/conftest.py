@@ -1,0 +1,93 @@
+"""Shared fixtures. Every test gets its own INGESTQ_HOME under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "sample-files"
+
+
+def corpus(relative: str) -> Path:
+    path = CORPUS / relative
+    assert path.is_file(), f"test corpus file missing: {path}"
+    return path
+
+
+TRIVIAL = "001-trivial/minimal-document.pdf"
+FOUR_PAGES = "004-pdflatex-4-pages/pdflatex-4-pages.pdf"
+GEOTOPO = "009-pdflatex-geotopo/GeoTopo-komprimiert.pdf"
+MULTICOLUMN = "026-latex-multicolumn/multicolumn.pdf"
+ENCRYPTED = "005-libreoffice-writer-password/libreoffice-writer-password.pdf"
+IMAGE_ONLY = "019-grayscale-image/grayscale-image.pdf"
+BROKEN = "017-unreadable-meta-data/unreadablemetadata.pdf"
+GOOGLE_DOC = "011-google-doc-document/google-doc-document.pdf"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ingestq at a fresh home, offline, with short grace periods."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("INGESTQ_HOME", str(path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    for name in ("INGESTQ_MAX_FILE_MB", "INGESTQ_MODEL", "INGESTQ_JOB_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    """The real packaged model, loaded once for the whole session."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ingestq.embedder import Embedder
+
+    return Embedder()
+
+
+def run_cli(*args: str, check: bool = False, timeout: float = 120,
+            env: dict[str, str] | None = None, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ingestq`` as a user would, in a real process."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingestq", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ingestq {' '.join(args)} exited {proc.returncode}:\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def cli() -> Any:
+    return run_cli
+
+
+@pytest.fixture
+def worker_proc(home: Path) -> Iterator[Any]:
+    """Start ``ingestq worker`` processes; kill any still running at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingestq", "worker", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **(env or {})}, start_new_session=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
