@@ -52,18 +52,26 @@ def embedder() -> Any:
     return Embedder()
 
 
-def run_cli(*args: str, check: bool = False, timeout: float = 120,
-            env: dict[str, str] | None = None, cwd: Path | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    check: bool = False,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ingestq`` as a user would, in a real process."""
     proc = subprocess.run(
         [sys.executable, "-m", "ingestq", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
         cwd=cwd,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"ingestq {' '.join(args)} exited {proc.returncode}:\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"ingestq {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -80,8 +88,11 @@ def worker_proc(home: Path) -> Iterator[Any]:
     def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ingestq", "worker", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, **(env or {})}, start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
         )
         procs.append(proc)
         return proc

@@ -11,8 +11,22 @@ from hypothesis import strategies as st
 from ingestq.chunking import Chunk, limits_for
 from ingestq.textclean import Page
 
-WORDS = ["retry", "backoff", "embedding", "Mannigfaltigkeit", "naïve", "ﬁle", "x" * 40,
-         "3.14159", "über-", "日本語", "—", "(a)", "https://example.org/a?b=c", "co-operate"]
+WORDS = [
+    "retry",
+    "backoff",
+    "embedding",
+    "Mannigfaltigkeit",
+    "naïve",
+    "ﬁle",
+    "x" * 40,
+    "3.14159",
+    "über-",
+    "日本語",
+    "—",
+    "(a)",
+    "https://example.org/a?b=c",
+    "co-operate",
+]
 
 
 def model_tokens(embedder: Any, text: str) -> int:
@@ -20,8 +34,9 @@ def model_tokens(embedder: Any, text: str) -> int:
     return len(embedder.tokenizer(text)["input_ids"])
 
 
-def chunk_pages(embedder: Any, pages: list[str], tokens: int | None = None,
-                overlap: int | None = None) -> list[Chunk]:
+def chunk_pages(
+    embedder: Any, pages: list[str], tokens: int | None = None, overlap: int | None = None
+) -> list[Chunk]:
     chunker = embedder.chunker(tokens, overlap)
     return list(chunker.chunks(Page(i + 1, t) for i, t in enumerate(pages)))
 
@@ -30,10 +45,14 @@ page_text = st.lists(st.sampled_from(WORDS), min_size=0, max_size=400).map(" ".j
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pages=st.lists(page_text, min_size=1, max_size=4),
-       size=st.sampled_from([None, 32, 100, 1000]), overlap=st.sampled_from([None, 0, 10]))
-def test_no_chunk_is_ever_truncated_by_the_model(embedder: Any, pages: list[str],
-                                                 size: int | None, overlap: int | None) -> None:
+@given(
+    pages=st.lists(page_text, min_size=1, max_size=4),
+    size=st.sampled_from([None, 32, 100, 1000]),
+    overlap=st.sampled_from([None, 0, 10]),
+)
+def test_no_chunk_is_ever_truncated_by_the_model(
+    embedder: Any, pages: list[str], size: int | None, overlap: int | None
+) -> None:
     for chunk in chunk_pages(embedder, pages, size, overlap):
         assert model_tokens(embedder, chunk.text) <= embedder.max_seq_length
         if size is not None:
@@ -83,7 +102,7 @@ def test_chunks_know_their_pages_and_keep_original_text(embedder: Any) -> None:
         assert 1 <= chunk.page_start <= chunk.page_end <= 3
         for part in chunk.text.split("\n"):
             # Original casing and accents, verbatim from a page: not decoded tokens.
-            assert any(part in p for p in pages[chunk.page_start - 1: chunk.page_end])
+            assert any(part in p for p in pages[chunk.page_start - 1 : chunk.page_end])
         for n in range(chunk.page_start, chunk.page_end + 1):
             assert f"Wort{n}x" in chunk.text
     spanning = [c for c in chunks if c.page_start != c.page_end]
@@ -94,8 +113,7 @@ def test_chunks_know_their_pages_and_keep_original_text(embedder: Any) -> None:
 def test_a_word_longer_than_a_chunk_is_split_not_dropped(embedder: Any) -> None:
     blob = "QmFzZTY0" * 300  # one 2,400-character "word"
     chunks = chunk_pages(embedder, [f"start {blob} end"], tokens=64, overlap=0)
-    assert "".join(c.text for c in chunks).replace("\n", "").replace(" ", "") == \
-        f"start{blob}end"
+    assert "".join(c.text for c in chunks).replace("\n", "").replace(" ", "") == f"start{blob}end"
     assert all(model_tokens(embedder, c.text) - 2 <= 64 for c in chunks)
 
 

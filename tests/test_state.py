@@ -20,8 +20,13 @@ def _db(home: Path) -> sqlite3.Connection:
 
 
 def _new(conn: sqlite3.Connection, n: int = 1, digest: str = "h") -> list[jobs.Job]:
-    return jobs.create_jobs(conn, [jobs.NewJob("pdf", f"/d/{i}.pdf", "default",
-                                               content_hash=f"{digest}{i}") for i in range(n)])
+    return jobs.create_jobs(
+        conn,
+        [
+            jobs.NewJob("pdf", f"/d/{i}.pdf", "default", content_hash=f"{digest}{i}")
+            for i in range(n)
+        ],
+    )
 
 
 def test_first_use_creates_schema_in_wal_mode(home: Path) -> None:
@@ -102,9 +107,12 @@ def test_writes_need_the_lease(home: Path) -> None:
     [job] = _new(conn)
     claimed = lifecycle.claim(conn, job.id, "w1")
     assert claimed is not None
-    assert not lifecycle.report(conn, claimed, "intruder", stage="embedding", progress=50,
-                                vector_count=3)
-    assert lifecycle.report(conn, claimed, "w1", stage="embedding", progress=50, vector_count=3)
+    assert not lifecycle.report(
+        conn, claimed, "intruder", stage="embedding", progress=50, vector_count=3
+    )
+    assert lifecycle.report(
+        conn, claimed, "w1", stage="embedding", progress=50, vector_count=3, note_stage=True
+    )
     lifecycle.complete(conn, claimed, "intruder", vector_count=9, pages=1)
     assert jobs.get_job(conn, job.id).state == jobs.PROCESSING
     lifecycle.complete(conn, claimed, "w1", vector_count=9, pages=1)

@@ -53,9 +53,16 @@ def test_each_job_is_enqueued_by_id_and_its_blob_stored(docs: Path) -> None:
 
 def test_invalid_paths_are_reported_and_valid_ones_still_queued(docs: Path) -> None:
     (docs / "fake.pdf").write_text("hello, I am text")
-    result = add_paths(load_settings(), [str(docs / "a.pdf"), str(docs / "missing.pdf"),
-                                         str(docs / "fake.pdf"), str(docs / "notes.txt"),
-                                         str(docs / "*.nomatch")])
+    result = add_paths(
+        load_settings(),
+        [
+            str(docs / "a.pdf"),
+            str(docs / "missing.pdf"),
+            str(docs / "fake.pdf"),
+            str(docs / "notes.txt"),
+            str(docs / "*.nomatch"),
+        ],
+    )
     assert [Path(s.job.source).name for s in result.submitted] == ["a.pdf"]
     assert len(result.errors) == 4
     assert any("no such file" in e for e in result.errors)
@@ -124,8 +131,9 @@ def test_chunk_options_are_validated_and_kept_on_the_job(docs: Path) -> None:
         add_paths(load_settings(), [str(docs)], chunking=ChunkOptions(tokens=50, overlap=50))
     with pytest.raises(UsageError):
         add_paths(load_settings(), [str(docs)], chunking=ChunkOptions(tokens=4))
-    [sub] = add_paths(load_settings(), [str(docs / "a.pdf")],
-                      chunking=ChunkOptions(tokens=128, overlap=16)).submitted
+    [sub] = add_paths(
+        load_settings(), [str(docs / "a.pdf")], chunking=ChunkOptions(tokens=128, overlap=16)
+    ).submitted
     assert sub.job.options == {"chunk_tokens": 128, "chunk_overlap": 16}
 
 

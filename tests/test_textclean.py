@@ -19,8 +19,14 @@ def test_white_space_is_tidied() -> None:
 
 
 def _pages(n: int) -> list[Page]:
-    return [Page(i, f"Lecture Notes on Topology\nbody text {i} unique {i * 7}\n"
-                    f"more of page {i}\nPage {i} of {n}") for i in range(1, n + 1)]
+    return [
+        Page(
+            i,
+            f"Lecture Notes on Topology\nbody text {i} unique {i * 7}\n"
+            f"more of page {i}\nPage {i} of {n}",
+        )
+        for i in range(1, n + 1)
+    ]
 
 
 def test_running_headers_and_footers_are_dropped() -> None:
@@ -33,8 +39,10 @@ def test_running_headers_and_footers_are_dropped() -> None:
 
 
 def test_repeated_lines_in_the_body_are_kept() -> None:
-    pages = [Page(i, f"Header\nintro {i}\nsee the figure\nsee the figure\nend {i}\nmore {i}")
-             for i in range(1, 8)]
+    pages = [
+        Page(i, f"Header\nintro {i}\nsee the figure\nsee the figure\nend {i}\nmore {i}")
+        for i in range(1, 8)
+    ]
     for page in drop_running_lines(pages):
         assert "see the figure" in page.text
         assert "Header" not in page.text

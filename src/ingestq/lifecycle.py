@@ -52,8 +52,14 @@ def report(
     progress: float,
     vector_count: int,
     pages: int | None = None,
+    note_stage: bool = False,
 ) -> bool:
-    """Record progress and renew the lease. False if the job is no longer ours."""
+    """Record progress and renew the lease. False if the job is no longer ours.
+
+    ``note_stage`` also records the stage in the job's history; callers set it
+    the first time an attempt enters a stage, so stages that alternate per
+    batch do not flood the history.
+    """
     now = utcnow()
     with transaction(conn):
         cur = conn.execute(
@@ -63,10 +69,8 @@ def report(
             (stage, round(progress, 1), vector_count, pages, now, now, job.id, owner, PROCESSING),
         )
         owned = cur.rowcount > 0
-        if owned and stage != job.stage:
+        if owned and note_stage:
             add_event(conn, job.id, "stage", stage)
-    if owned:
-        job.stage = stage
     return owned
 
 
@@ -83,6 +87,26 @@ def complete(
         )
         if cur.rowcount:
             add_event(conn, job.id, "completed", f"{vector_count} vectors")
+
+
+def supersede(conn: sqlite3.Connection, job: Job) -> list[str]:
+    """Mark older completed jobs of the same content and collection as replaced by ``job``.
+
+    Their vectors are gone (the caller deleted them), so their counts go to 0.
+    """
+    with transaction(conn):
+        rows = conn.execute(
+            "SELECT id FROM jobs WHERE collection = ? AND content_hash = ? AND state = ?"
+            " AND id != ? AND vector_count > 0",
+            (job.collection, job.content_hash, COMPLETED, job.id),
+        ).fetchall()
+        for row in rows:
+            conn.execute(
+                "UPDATE jobs SET vector_count = 0, updated_at = ? WHERE id = ?",
+                (utcnow(), row["id"]),
+            )
+            add_event(conn, row["id"], "superseded", f"re-ingested as {job.id}")
+    return [r["id"] for r in rows]
 
 
 def fail(conn: sqlite3.Connection, job: Job, owner: str, error: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -28,19 +28,20 @@ from ingestq.vectorstore import VectorStore
 #: Progress goes to the state database at most this often, except on stage changes.
 REPORT_EVERY_S = 0.5
 
-Reporter = Callable[[str, float, int, "int | None"], bool]
+Reporter = Callable[[str, float, int, "int | None", bool], bool]
 
 
 @dataclass
 class Checkpoint:
     """Where an attempt checks its deadlines and reports progress."""
 
-    report: Reporter  # (stage, progress, vectors, pages) -> still ours?
+    report: Reporter  # (stage, progress, vectors, pages, first time in stage) -> still ours?
     timeout_s: float
     stop_at: Callable[[], float | None]  # monotonic shutdown deadline, if any
     started: float = 0.0
     stage: str = ""
     _last: float = 0.0
+    _seen: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.started = self._last = time.monotonic()
@@ -54,7 +55,9 @@ class Checkpoint:
             raise JobInterrupted("the worker is shutting down")
         if stage != self.stage or now - self._last >= REPORT_EVERY_S:
             self.stage, self._last = stage, now
-            if not self.report(stage, progress, vectors, pages):
+            first = stage not in self._seen
+            self._seen.add(stage)
+            if not self.report(stage, progress, vectors, pages, first):
                 raise JobInterrupted("the job is no longer leased to this worker")
 
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def run_claimed(worker: Worker, job: Job) -> None:
     started = time.monotonic()
 
-    def report(stage: str, progress: float, vectors: int, pages: int | None) -> bool:
+    def report(stage: str, progress: float, vectors: int, pages: int | None, first: bool) -> bool:
         return lifecycle.report(
             worker.conn,
             job,
@@ -35,6 +35,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
             progress=progress,
             vector_count=vectors,
             pages=pages,
+            note_stage=first,
         )
 
     check = Checkpoint(
@@ -66,6 +67,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
         )
     else:
         lifecycle.complete(worker.conn, job, worker.owner, vector_count=vectors, pages=pages)
+        _replace_older_copies(worker, job)
         log.info(
             "job %s completed: %d vectors from %d pages in %.1f s",
             job.id,
@@ -85,3 +87,11 @@ def _discard_vectors(worker: Worker, job: Job) -> None:
     except Exception:
         # The next attempt deletes them first anyway; log and move on.
         log.exception("could not remove partial vectors of job %s", job.id)
+
+
+def _replace_older_copies(worker: Worker, job: Job) -> None:
+    """After a forced re-ingest, drop the previous copy so search sees the content once."""
+    coll = worker.store.collection(job.collection, worker.embedder.name, worker.embedder.dimension)
+    older = {"$and": [{"content_hash": job.content_hash or ""}, {"job_id": {"$ne": job.id}}]}
+    worker.store.delete_where(coll, older)
+    lifecycle.supersede(worker.conn, job)

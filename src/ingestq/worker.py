@@ -80,14 +80,16 @@ class Worker:
     def load(self) -> None:
         """Load the model and open Chroma, once per process (Huey calls this per thread)."""
         with self._loaded:
+            started = time.monotonic()
             if self.embedder is None:
                 from ingestq.embedder import Embedder
+
+                self.embedder = Embedder(self.settings.model)
+            if self.store is None:
                 from ingestq.vectorstore import VectorStore
 
-                started = time.monotonic()
-                self.embedder = Embedder(self.settings.model)
                 self.store = VectorStore(self.settings.chroma_dir)
-                log.info("loaded %s in %.1f s", self.settings.model, time.monotonic() - started)
+            log.debug("resources ready in %.1f s", time.monotonic() - started)
 
     @property
     def conn(self) -> Any:

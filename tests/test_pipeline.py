@@ -1,0 +1,145 @@
+"""The worker's pipeline in-process, with the real model, a real Chroma store and real PDFs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FOUR_PAGES, GEOTOPO, TRIVIAL, corpus
+
+from ingestq import jobs
+from ingestq.blobs import blob_path
+from ingestq.config import load_settings
+from ingestq.db import connect
+from ingestq.errors import ModelMismatchError
+from ingestq.submit import ChunkOptions, add_paths
+from ingestq.vectorstore import VectorStore
+from ingestq.worker import Worker, WorkerOptions
+
+
+def run_burst(embedder: Any) -> Worker:
+    worker = Worker(load_settings())
+    worker.embedder = embedder  # share the session's model instead of loading it again
+    worker.run(WorkerOptions(burst=True))
+    return worker
+
+
+def job(job_id: str) -> jobs.Job:
+    return jobs.get_job(connect(load_settings().state_db), job_id)
+
+
+def stored(worker: Worker, job_id: str, collection: str = "default") -> dict[str, Any]:
+    coll = worker.store.collection(collection, worker.embedder.name, worker.embedder.dimension)
+    return coll.get(where={"job_id": job_id}, include=["metadatas", "documents"])  # type: ignore[no-any-return]
+
+
+def test_a_pdf_becomes_chunks_with_pages_and_metadata(embedder: Any) -> None:
+    [sub] = add_paths(load_settings(), [str(corpus(FOUR_PAGES))]).submitted
+    worker = run_burst(embedder)
+    done = job(sub.job.id)
+    assert done.state == "completed", done.error
+    assert (done.pages, done.progress, done.attempts) == (4, 100, 1)
+    assert done.started_at and done.completed_at and done.stage is None
+    records = stored(worker, done.id)
+    assert len(records["ids"]) == done.vector_count > 10
+    metas = records["metadatas"]
+    assert {m["page"] for m in metas} == {1, 2, 3, 4}
+    assert all(m["page"] <= m["page_end"] for m in metas)
+    assert {m["source"] for m in metas} == {str(corpus(FOUR_PAGES))}
+    assert {m["kind"] for m in metas} == {"pdf"}
+    assert sorted(m["chunk_index"] for m in metas) == list(range(done.vector_count))
+    assert {m["content_hash"] for m in metas} == {done.content_hash}
+    history = jobs.events_for(connect(load_settings().state_db), done.id)
+    events = [e["event"] for e in history]
+    assert events[:2] == ["queued", "claimed"] and events[-1] == "completed"
+    stages = [e["message"] for e in history if e["event"] == "stage"]
+    assert stages == ["parsing", "embedding", "indexing"], "each stage is noted once"
+
+
+def test_running_a_job_again_never_duplicates_vectors(embedder: Any) -> None:
+    [sub] = add_paths(load_settings(), [str(corpus(FOUR_PAGES))]).submitted
+    worker = run_burst(embedder)
+    first = job(sub.job.id).vector_count
+    conn = connect(load_settings().state_db)
+    conn.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (sub.job.id,))
+    worker.execute(sub.job.id)
+    assert job(sub.job.id).state == "completed"
+    assert len(stored(worker, sub.job.id)["ids"]) == first == job(sub.job.id).vector_count
+    # A delivery of a completed job is skipped.
+    worker.execute(sub.job.id)
+    assert job(sub.job.id).attempts == 2
+
+
+def test_chunk_options_apply(embedder: Any) -> None:
+    settings = load_settings()
+    [small] = add_paths(
+        settings,
+        [str(corpus(FOUR_PAGES))],
+        collection="small",
+        chunking=ChunkOptions(tokens=64, overlap=8),
+    ).submitted
+    [large] = add_paths(settings, [str(corpus(FOUR_PAGES))], collection="large").submitted
+    run_burst(embedder)
+    assert job(small.job.id).vector_count > 3 * job(large.job.id).vector_count
+
+
+def test_forced_reingest_replaces_the_previous_copy(embedder: Any) -> None:
+    settings = load_settings()
+    [old] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
+    run_burst(embedder)
+    [new] = add_paths(settings, [str(corpus(TRIVIAL))], force=True).submitted
+    worker = run_burst(embedder)
+    assert len(stored(worker, old.job.id)["ids"]) == 0
+    assert len(stored(worker, new.job.id)["ids"]) == job(new.job.id).vector_count > 0
+    assert job(old.job.id).vector_count == 0
+
+
+def test_a_job_past_its_timeout_fails_and_the_next_one_runs(
+    embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INGESTQ_JOB_TIMEOUT", "0.5")
+    settings = load_settings()
+    [slow] = add_paths(settings, [str(corpus(GEOTOPO))]).submitted
+    [fast] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
+    worker = run_burst(embedder)
+    failed = job(slow.job.id)
+    assert (failed.state, failed.error) == ("failed", "timed out after 0.5 s")
+    assert len(stored(worker, slow.job.id)["ids"]) == 0, "partial vectors must be removed"
+    assert job(fast.job.id).state == "completed"
+
+
+def test_a_missing_blob_fails_the_job_clearly(embedder: Any) -> None:
+    settings = load_settings()
+    [sub] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
+    blob_path(settings.blobs_dir, sub.job.content_hash or "").unlink()
+    run_burst(embedder)
+    assert job(sub.job.id).state == "failed"
+    assert "missing" in (job(sub.job.id).error or "")
+
+
+def test_a_collection_of_another_model_is_refused(embedder: Any, tmp_path: Path) -> None:
+    settings = load_settings()
+    store = VectorStore(settings.chroma_dir)
+    store.collection("default", "some-other-model", 768)
+    with pytest.raises(ModelMismatchError, match="some-other-model"):
+        store.collection("default", embedder.name, embedder.dimension)
+    del store
+    pdf = tmp_path / "x.pdf"
+    shutil.copy(corpus(TRIVIAL), pdf)
+    [sub] = add_paths(settings, [str(pdf)]).submitted
+    run_burst(embedder)
+    assert job(sub.job.id).state == "failed"
+    assert "some-other-model" in (job(sub.job.id).error or "")
+
+
+def test_store_reopens_without_an_embedding_function(embedder: Any) -> None:
+    settings = load_settings()
+    [sub] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
+    run_burst(embedder)
+    fresh = VectorStore(settings.chroma_dir)  # a new client, as `search` makes
+    coll = fresh.collection("default", embedder.name, embedder.dimension, create=False)
+    hits = fresh.query(coll, embedder.encode(["Lorem ipsum dolor sit amet"])[0], k=1)
+    assert hits[0].job_id == sub.job.id and 0.3 < hits[0].score <= 1.0
+    assert coll.configuration_json["hnsw"]["space"] == "cosine"
