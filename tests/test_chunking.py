@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -80,7 +81,7 @@ def test_chunks_overlap_by_about_the_asked_tokens(embedder: Any) -> None:
     words = [f"w{i}" for i in range(3000)]  # unique words make overlaps measurable
     chunks = chunk_pages(embedder, [" ".join(words)], tokens=60, overlap=20)
     assert len(chunks) > 10
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         tail, head = prev.text.split(), nxt.text.split()
         shared = len(set(tail) & set(head))
         assert shared > 0, "neighbouring chunks must share their boundary words"

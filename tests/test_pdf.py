@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import BROKEN, ENCRYPTED, FOUR_PAGES, GEOTOPO, IMAGE_ONLY, TRIVIAL, corpus
 
+from conftest import BROKEN, ENCRYPTED, FOUR_PAGES, GEOTOPO, IMAGE_ONLY, TRIVIAL, corpus
 from ingestq.errors import EncryptedPDFError, UnreadablePDFError
 from ingestq.pdf import open_pdf
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FOUR_PAGES, GEOTOPO, TRIVIAL, corpus
 
+from conftest import FOUR_PAGES, GEOTOPO, TRIVIAL, corpus
 from ingestq import jobs
 from ingestq.blobs import blob_path
 from ingestq.config import load_settings

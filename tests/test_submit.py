@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FOUR_PAGES, GOOGLE_DOC, MULTICOLUMN, TRIVIAL, corpus
 
+from conftest import FOUR_PAGES, GOOGLE_DOC, MULTICOLUMN, TRIVIAL, corpus
 from ingestq.blobs import blob_path
 from ingestq.config import load_settings
 from ingestq.errors import UsageError
