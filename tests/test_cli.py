@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import FOUR_PAGES, GEOTOPO, TRIVIAL, corpus
 
 COMMANDS = ["add", "worker", "status", "search", "extract"]
