@@ -22,6 +22,7 @@ from ingestq.embedder import Embedder
 from ingestq.errors import BlobMissingError, JobInterrupted, JobTimeoutError, NoTextError
 from ingestq.jobs import Job
 from ingestq.pdf import open_pdf
+from ingestq.streams import prefetch
 from ingestq.textclean import Page
 from ingestq.vectorstore import VectorStore
 
@@ -46,13 +47,19 @@ class Checkpoint:
     def __post_init__(self) -> None:
         self.started = self._last = time.monotonic()
 
-    def __call__(self, stage: str, progress: float, vectors: int, pages: int | None = None) -> None:
+    def deadlines(self) -> float:
+        """Raise if the attempt is past its timeout or the worker's shutdown; return now."""
         now = time.monotonic()
         if now - self.started > self.timeout_s:
             raise JobTimeoutError(f"timed out after {self.timeout_s:g} s")
         deadline = self.stop_at()
         if deadline is not None and now >= deadline:
             raise JobInterrupted("the worker is shutting down")
+        return now
+
+    def __call__(self, stage: str, progress: float, vectors: int, pages: int | None = None) -> None:
+        """Check the deadlines, then report progress (throttled) and renew the lease."""
+        now = self.deadlines()
         if stage != self.stage or now - self._last >= REPORT_EVERY_S:
             self.stage, self._last = stage, now
             first = stage not in self._seen
@@ -82,15 +89,19 @@ def ingest_pdf(
     vectors = 0
 
     def parsed() -> Iterator[Page]:
+        # Runs in the prefetch thread: it may only check deadlines, not write
+        # to the state database (that connection belongs to the worker thread).
         for page in doc.pages():
-            check("parsing", 100 * (page.number - 1) / total, vectors, doc.page_count)
+            check.deadlines()
             yield page
 
-    chunks = chunker.chunks(parsed())
-    while batch := list(islice(chunks, settings.embed_batch_size)):
+    batch_size = settings.embed_batch_size
+    chunks = prefetch(chunker.chunks(parsed()), ahead=2 * batch_size)
+    check("parsing", 0, 0, doc.page_count)
+    while batch := list(islice(chunks, batch_size)):
         done = 100 * batch[-1].page_end / total
         check("embedding", done * 0.99, vectors)
-        matrix = embedder.encode([c.text for c in batch], settings.embed_batch_size)
+        matrix = embedder.encode([c.text for c in batch], batch_size)
         check("indexing", done * 0.99, vectors)
         store.add(
             coll,
