@@ -210,6 +210,22 @@ def test_a_job_whose_message_was_lost_is_enqueued_again(home: Path) -> None:
     assert jobs_by_id()[entry["id"]]["state"] == "completed"
 
 
+def test_concurrent_worker_completes_every_job(worker_proc: Any, home: Path) -> None:
+    worker = worker_proc("--concurrency", "2")
+    submitted = add_json(
+        corpus(FOUR_PAGES), corpus(MULTICOLUMN), corpus(GOOGLE_DOC), corpus(TRIVIAL)
+    )
+    wait_until(
+        lambda: all(jobs_by_id()[e["id"]]["state"] == "completed" for e in submitted),
+        180,
+        "all jobs to complete",
+    )
+    jobs = jobs_by_id()
+    assert chroma_count(home) == sum(jobs[e["id"]]["vector_count"] for e in submitted)
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(60) == 0
+
+
 def test_worker_survives_a_poison_job(worker_proc: Any, home: Path) -> None:
     """A job that fails never takes the worker or the next job down."""
     worker = worker_proc()

@@ -8,7 +8,9 @@ Hugging Face cache).
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 from typing import Any
 
 from ingestq.chunking import TokenChunker, limits_for
@@ -49,18 +51,27 @@ class Embedder:
         self.tokenizer: Any = self.model.tokenizer
         # [CLS] and [SEP] for BERT-style models: they count against the limit.
         self.special_tokens: int = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
+        # The chunker runs in a parser thread while the model encodes. A fast
+        # tokenizer is mutated when a call changes its truncation settings, and
+        # two threads doing that at once fail ("Already borrowed"), so the
+        # chunker gets its own copy.
+        self._chunk_tokenizer: Any = copy.deepcopy(self.tokenizer)
+        self._encode_lock = threading.Lock()
 
     def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
         """A chunker sized for this model; ``tokens`` is clamped to what it reads."""
         size, lap = limits_for(self.max_seq_length, self.special_tokens, tokens, overlap)
-        return TokenChunker(self.tokenizer, size, lap)
+        return TokenChunker(self._chunk_tokenizer, size, lap)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> Any:
         """Unit-length float32 vectors, one row per text."""
-        return self.model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        # One batch at a time: torch already spreads a batch over every core,
+        # and concurrent calls would fight over the tokenizer's settings.
+        with self._encode_lock:
+            return self.model.encode(
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )

@@ -51,6 +51,3 @@ class JobQueue:
         """Job ids the queue will still deliver, now or on a schedule."""
         messages: list[Any] = [*self.huey.pending(), *self.huey.scheduled()]
         return {m.args[0] for m in messages if m.name == TASK_NAME and m.args}
-
-    def __len__(self) -> int:
-        return int(self.huey.pending_count()) + int(self.huey.scheduled_count())

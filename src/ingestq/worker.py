@@ -125,7 +125,12 @@ class Worker:
         if job is None:
             log.info("job %s is not waiting; skipping this delivery", job_id)
             return
-        run_claimed(self, job)
+        try:
+            run_claimed(self, job)
+        except Exception:
+            # Only the bookkeeping after a job can land here (say, the state
+            # database is unwritable). Recovery at the next start repairs it.
+            log.exception("could not record the outcome of job %s", job_id)
 
     def hand_back(self, job: Job, reason: str) -> None:
         lifecycle.hand_back(self.conn, job, self.owner, reason)
