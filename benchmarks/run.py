@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -58,8 +57,13 @@ def bench_add(runs: int) -> dict[str, Any]:
             bases.append(wall(base_cmd, env))
             adds.append(wall(add_cmd, env))
     add_s, base_s = statistics.median(adds), statistics.median(bases)
-    return {"add_s": add_s, "import_typer_s": base_s, "ratio": add_s / base_s,
-            "goal_ratio": 3.0, "runs": runs}
+    return {
+        "add_s": add_s,
+        "import_typer_s": base_s,
+        "ratio": add_s / base_s,
+        "goal_ratio": 3.0,
+        "runs": runs,
+    }
 
 
 def _job_seconds(job: dict[str, Any]) -> float:
@@ -75,13 +79,19 @@ def ingestq_run(pdf: Path) -> dict[str, Any]:
         iq = str(BIN / "ingestq")
         subprocess.run([iq, "add", str(pdf)], env=env, check=True, capture_output=True)
         burst = wall([iq, "worker", "--burst"], env)
-        out = subprocess.run([iq, "status", "--json"], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [iq, "status", "--json"], env=env, check=True, capture_output=True, text=True
+        ).stdout
         [job] = json.loads(out)
         assert job["state"] == "completed", job
         seconds = _job_seconds(job)
-        return {"job_s": seconds, "burst_wall_s": burst, "startup_and_load_s": burst - seconds,
-                "chunks": job["vector_count"], "pages": job["pages"]}
+        return {
+            "job_s": seconds,
+            "burst_wall_s": burst,
+            "startup_and_load_s": burst - seconds,
+            "chunks": job["vector_count"],
+            "pages": job["pages"],
+        }
 
 
 def baselines(pdf: Path, batch_size: int) -> dict[str, Any]:
@@ -100,12 +110,15 @@ def baselines(pdf: Path, batch_size: int) -> dict[str, Any]:
 
     start = time.perf_counter()
     pages = [p.extract_text() or "" for p in PdfReader(pdf).pages]
-    plain_chunks = [c.text for c in embedder.chunker().chunks(
-        _as_pages(pages))]
+    plain_chunks = [c.text for c in embedder.chunker().chunks(_as_pages(pages))]
     embedder.model.encode(plain_chunks, batch_size=batch_size, show_progress_bar=False)
     plain_s = time.perf_counter() - start
-    return {"encode_s": encode_s, "chunks": len(texts), "plain_loop_s": plain_s,
-            "plain_chunks": len(plain_chunks)}
+    return {
+        "encode_s": encode_s,
+        "chunks": len(texts),
+        "plain_loop_s": plain_s,
+        "plain_chunks": len(plain_chunks),
+    }
 
 
 def _as_pages(texts: list[str]) -> Any:
@@ -123,13 +136,18 @@ def bench_ingest(runs: int) -> dict[str, Any]:
     plain_s = statistics.median(b["plain_loop_s"] for b in base)
     chunks, pages = ours[0]["chunks"], ours[0]["pages"]
     return {
-        "document": GEOTOPO.name, "pages": pages, "chunks": chunks, "runs": runs,
+        "document": GEOTOPO.name,
+        "pages": pages,
+        "chunks": chunks,
+        "runs": runs,
         "ingestq_job_s": job_s,
-        "ingestq_chunks_per_s": chunks / job_s, "ingestq_pages_per_s": pages / job_s,
-        "worker_startup_and_model_load_s": statistics.median(
-            r["startup_and_load_s"] for r in ours),
-        "encode_only_s": encode_s, "encode_only_chunks_per_s": base[0]["chunks"] / encode_s,
-        "plain_loop_s": plain_s, "plain_loop_pages_per_s": pages / plain_s,
+        "ingestq_chunks_per_s": chunks / job_s,
+        "ingestq_pages_per_s": pages / job_s,
+        "worker_startup_and_model_load_s": statistics.median(r["startup_and_load_s"] for r in ours),
+        "encode_only_s": encode_s,
+        "encode_only_chunks_per_s": base[0]["chunks"] / encode_s,
+        "plain_loop_s": plain_s,
+        "plain_loop_pages_per_s": pages / plain_s,
         "speed_vs_encode_only": encode_s / job_s,
         "speed_vs_plain_loop": plain_s / job_s,
     }
@@ -143,8 +161,10 @@ def main() -> None:
     for path in (GEOTOPO, ONE_PDF):
         if not path.is_file():
             sys.exit(f"corpus file missing: {path}")
-    results: dict[str, Any] = {"when": datetime.now().isoformat(timespec="seconds"),
-                               "cpus": os.cpu_count()}
+    results: dict[str, Any] = {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+    }
     if args.only in (None, "add"):
         results["add"] = bench_add(max(args.runs * 5, 10))
     if args.only in (None, "ingest"):
@@ -158,21 +178,37 @@ def main() -> None:
 def report(results: dict[str, Any]) -> None:
     rows: list[tuple[str, str, str]] = []
     if add := results.get("add"):
-        rows.append(("ingestq add one.pdf (median wall)", f"{add['add_s'] * 1000:.0f} ms",
-                     f"import typer {add['import_typer_s'] * 1000:.0f} ms -> "
-                     f"{add['ratio']:.2f}x (goal <= {add['goal_ratio']:.0f}x)"))
+        rows.append(
+            (
+                "ingestq add one.pdf (median wall)",
+                f"{add['add_s'] * 1000:.0f} ms",
+                f"import typer {add['import_typer_s'] * 1000:.0f} ms -> "
+                f"{add['ratio']:.2f}x (goal <= {add['goal_ratio']:.0f}x)",
+            )
+        )
     if ing := results.get("ingest"):
         rows += [
-            (f"ingest {ing['document']} ({ing['pages']} pages, {ing['chunks']} chunks)",
-             f"{ing['ingestq_job_s']:.2f} s",
-             f"{ing['ingestq_chunks_per_s']:.1f} chunks/s, {ing['ingestq_pages_per_s']:.1f} "
-             "pages/s"),
-            ("  baseline: encode the same chunks", f"{ing['encode_only_s']:.2f} s",
-             f"ingestq runs at {ing['speed_vs_encode_only']:.2f}x its speed"),
-            ("  baseline: plain pypdf + encode loop", f"{ing['plain_loop_s']:.2f} s",
-             f"ingestq runs at {ing['speed_vs_plain_loop']:.2f}x its speed"),
-            ("  worker start-up + model load", f"{ing['worker_startup_and_model_load_s']:.2f} s",
-             "excluded from the figures above"),
+            (
+                f"ingest {ing['document']} ({ing['pages']} pages, {ing['chunks']} chunks)",
+                f"{ing['ingestq_job_s']:.2f} s",
+                f"{ing['ingestq_chunks_per_s']:.1f} chunks/s, {ing['ingestq_pages_per_s']:.1f} "
+                "pages/s",
+            ),
+            (
+                "  baseline: encode the same chunks",
+                f"{ing['encode_only_s']:.2f} s",
+                f"ingestq runs at {ing['speed_vs_encode_only']:.2f}x its speed",
+            ),
+            (
+                "  baseline: plain pypdf + encode loop",
+                f"{ing['plain_loop_s']:.2f} s",
+                f"ingestq runs at {ing['speed_vs_plain_loop']:.2f}x its speed",
+            ),
+            (
+                "  worker start-up + model load",
+                f"{ing['worker_startup_and_model_load_s']:.2f} s",
+                "excluded from the figures above",
+            ),
         ]
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
