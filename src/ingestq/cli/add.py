@@ -19,6 +19,7 @@ def add(
     paths: Annotated[
         list[str],
         typer.Argument(
+            metavar="PATH...",
             help="PDF files, directories (searched recursively) or quoted glob patterns.",
             show_default=False,
         ),

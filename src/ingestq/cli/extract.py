@@ -15,7 +15,7 @@ from ingestq.config import load_settings
 
 @app.command()
 def extract(
-    path: Annotated[Path, typer.Argument(help="A PDF file.", show_default=False)],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="A PDF file.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the clean text ingestq would chunk for a PDF, page by page.

@@ -18,7 +18,10 @@ SNIPPET_CHARS = 240
 @app.command()
 def search(
     query: Annotated[
-        str, typer.Argument(help="What to look for, in plain words.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="QUERY", help="What to look for, in plain words.", show_default=False
+        ),
     ],
     k: Annotated[int, typer.Option("-k", min=1, help="How many results.")] = 5,
     collection: Annotated[

@@ -42,7 +42,9 @@ def status(
     job_ids: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Job ids, or unique prefixes of them, to show in detail.", show_default=False
+            metavar="JOB_ID...",
+            help="Job ids, or unique prefixes of them, to show in detail.",
+            show_default=False,
         ),
     ] = None,
     state: Annotated[
