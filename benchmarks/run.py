@@ -6,6 +6,7 @@
 Prints a table and writes benchmarks/results/latest.json. Figures:
 
 * add latency: wall time of `ingestq add one.pdf` against `python -c "import typer"`.
+* pickup latency: from a job's queued_at to its started_at, with an idle running worker.
 * ingest speed: GeoTopo (117 pages) through `ingestq worker --burst`, timed from
   the job's started_at to completed_at (model load reported separately), against
   (a) `SentenceTransformer.encode` of the very same chunks and (b) a plain loop
@@ -64,6 +65,54 @@ def bench_add(runs: int) -> dict[str, Any]:
         "goal_ratio": 3.0,
         "runs": runs,
     }
+
+
+def bench_pickup(runs: int) -> dict[str, Any]:
+    """Enqueue-to-start latency with an idle, already running worker."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = fresh_env(Path(tmp) / "home")
+        iq = str(BIN / "ingestq")
+        worker = subprocess.Popen(
+            [iq, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert worker.stderr is not None
+            for line in worker.stderr:
+                if "ready:" in line:
+                    break
+            latencies = []
+            for pdf in sorted(CORPUS.glob("0[0-2]*/*.pdf"))[:runs]:
+                time.sleep(1.5)  # let the worker go idle and back off fully
+                subprocess.run(
+                    [iq, "add", str(pdf), "--force"], env=env, check=True, capture_output=True
+                )
+                latencies.append(_wait_started(iq, env))
+        finally:
+            worker.terminate()
+            worker.wait(60)
+    return {
+        "pickup_s": statistics.median(latencies),
+        "max_s": max(latencies),
+        "goal_s": 1.0,
+        "runs": len(latencies),
+    }
+
+
+def _wait_started(iq: str, env: dict[str, str]) -> float:
+    while True:
+        out = subprocess.run(
+            [iq, "status", "--json", "--limit", "1"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        [job] = json.loads(out)
+        if job["started_at"]:
+            queued = datetime.fromisoformat(job["queued_at"].replace("Z", "+00:00"))
+            started = datetime.fromisoformat(job["started_at"].replace("Z", "+00:00"))
+            return (started - queued).total_seconds()
+        time.sleep(0.05)
 
 
 def _job_seconds(job: dict[str, Any]) -> float:
@@ -156,7 +205,7 @@ def bench_ingest(runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="repetitions per figure")
-    parser.add_argument("--only", choices=["add", "ingest"], help="run one figure")
+    parser.add_argument("--only", choices=["add", "pickup", "ingest"], help="run one figure")
     args = parser.parse_args()
     for path in (GEOTOPO, ONE_PDF):
         if not path.is_file():
@@ -167,6 +216,8 @@ def main() -> None:
     }
     if args.only in (None, "add"):
         results["add"] = bench_add(max(args.runs * 5, 10))
+    if args.only in (None, "pickup"):
+        results["pickup"] = bench_pickup(max(args.runs * 2, 5))
     if args.only in (None, "ingest"):
         results["ingest"] = bench_ingest(args.runs)
     report(results)
@@ -184,6 +235,15 @@ def report(results: dict[str, Any]) -> None:
                 f"{add['add_s'] * 1000:.0f} ms",
                 f"import typer {add['import_typer_s'] * 1000:.0f} ms -> "
                 f"{add['ratio']:.2f}x (goal <= {add['goal_ratio']:.0f}x)",
+            )
+        )
+    if pick := results.get("pickup"):
+        rows.append(
+            (
+                "pickup latency, idle worker (enqueue to started_at)",
+                f"{pick['pickup_s'] * 1000:.0f} ms",
+                f"max {pick['max_s'] * 1000:.0f} ms over {pick['runs']} jobs "
+                f"(goal <= {pick['goal_s']:.0f} s)",
             )
         )
     if ing := results.get("ingest"):

@@ -175,3 +175,14 @@ def test_add_does_not_import_the_heavy_stack(cli: Any, tmp_path: Path, home: Pat
         [sys.executable, "-c", code, str(pdf)], capture_output=True, text=True, timeout=60
     )
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_search_refuses_a_collection_built_with_another_model(cli: Any, home: Path) -> None:
+    from ingestq.vectorstore import VectorStore
+
+    VectorStore(home / "chroma").collection("default", "another-model", 768)
+    proc = cli("search", "anything")
+    assert proc.returncode == 1
+    assert "another-model" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli("search", "anything", "--collection", "nope")
+    assert proc.returncode == 1 and "does not exist" in proc.stderr

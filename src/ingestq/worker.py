@@ -162,6 +162,11 @@ class Worker:
 
     def _run_consumer(self, concurrency: int) -> int:
         consumer = _consumer_class()(self, workers=concurrency)
+        log.info(
+            "ready: %d job(s) at a time, polling every %g s",
+            concurrency,
+            self.settings.poll_interval_s,
+        )
         consumer.run()
         return 0
 
