@@ -13,6 +13,7 @@ from ingestq import jobs, lifecycle
 from ingestq.db import connect, transaction
 from ingestq.errors import NotFoundError, UsageError
 from ingestq.migrations import MIGRATIONS
+from ingestq.pipeline import Outcome
 
 
 def _db(home: Path) -> sqlite3.Connection:
@@ -113,9 +114,9 @@ def test_writes_need_the_lease(home: Path) -> None:
     assert lifecycle.report(
         conn, claimed, "w1", stage="embedding", progress=50, vector_count=3, note_stage=True
     )
-    lifecycle.complete(conn, claimed, "intruder", vector_count=9, pages=1)
+    lifecycle.complete(conn, claimed, "intruder", Outcome(vectors=9, pages=1))
     assert jobs.get_job(conn, job.id).state == jobs.PROCESSING
-    lifecycle.complete(conn, claimed, "w1", vector_count=9, pages=1)
+    lifecycle.complete(conn, claimed, "w1", Outcome(vectors=9, pages=1))
     done = jobs.get_job(conn, job.id)
     assert (done.state, done.vector_count, done.progress) == (jobs.COMPLETED, 9, 100)
     assert done.completed_at and done.lease_owner is None

@@ -43,3 +43,16 @@ def store_file(blobs_dir: Path, source: Path) -> tuple[str, int]:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return digest, size
+
+
+def store_bytes(blobs_dir: Path, data: bytes) -> tuple[str, int]:
+    """Store ``data`` (a downloaded document); return its SHA-256 and size."""
+    digest = hashlib.sha256(data).hexdigest()
+    final = blob_path(blobs_dir, digest)
+    if not final.exists():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=blobs_dir, prefix=".incoming-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp_name, final)
+    return digest, len(data)

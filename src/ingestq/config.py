@@ -30,6 +30,14 @@ class Settings:
     shutdown_grace_s: float = 30.0
     poll_interval_s: float = 0.25
     lease_s: float = 60.0
+    # Scraping.
+    max_download_mb: float = 20.0
+    host_delay_s: float = 1.0
+    ignore_robots: bool = False
+    allow_private_networks: bool = False
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    fetch_timeout_s: float = 120.0
 
     @property
     def state_db(self) -> Path:
@@ -55,6 +63,10 @@ class Settings:
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
 
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
+
 
 def default_home() -> Path:
     # platformdirs is small and imports in milliseconds, unlike the heavy stack.
@@ -76,6 +88,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -89,4 +110,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embed_batch_size=int(_number(env, "INGESTQ_EMBED_BATCH", 64, minimum=1)),
         shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0),
         poll_interval_s=_number(env, "INGESTQ_POLL_INTERVAL", 0.25, minimum=0.01),
+        max_download_mb=_number(env, "INGESTQ_MAX_DOWNLOAD_MB", 20.0, minimum=0.001),
+        host_delay_s=_number(env, "INGESTQ_HOST_DELAY", 1.0),
+        ignore_robots=_flag(env, "INGESTQ_IGNORE_ROBOTS"),
+        allow_private_networks=_flag(env, "INGESTQ_ALLOW_PRIVATE_NETWORKS"),
+        connect_timeout_s=_number(env, "INGESTQ_CONNECT_TIMEOUT", 10.0, minimum=0.1),
+        read_timeout_s=_number(env, "INGESTQ_READ_TIMEOUT", 30.0, minimum=0.1),
+        fetch_timeout_s=_number(env, "INGESTQ_FETCH_TIMEOUT", 120.0, minimum=0.1),
     )

@@ -90,3 +90,7 @@ class JobInterrupted(JobError):
     """The worker is shutting down; the job goes back to the queue untouched."""
 
     transient = True
+
+
+class BlockedURLError(PermanentJobError):
+    """A URL the worker refuses to fetch: private network (SSRF) or robots.txt."""

@@ -50,6 +50,8 @@ class Job:
     updated_at: str | None = None
     lease_owner: str | None = None
     heartbeat_at: str | None = None
+    title: str | None = None
+    final_url: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:

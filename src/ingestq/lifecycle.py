@@ -9,6 +9,7 @@ overwrite the job's newer state.
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
 from ingestq.db import transaction, utcnow
 from ingestq.jobs import (
@@ -20,6 +21,9 @@ from ingestq.jobs import (
     Job,
     add_event,
 )
+
+if TYPE_CHECKING:
+    from ingestq.pipeline import Outcome
 
 
 def claim(conn: sqlite3.Connection, job_id: str, owner: str) -> Job | None:
@@ -74,31 +78,46 @@ def report(
     return owned
 
 
-def complete(
-    conn: sqlite3.Connection, job: Job, owner: str, *, vector_count: int, pages: int | None
-) -> None:
+def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -> None:
     now = utcnow()
     with transaction(conn):
         cur = conn.execute(
             "UPDATE jobs SET state = ?, stage = NULL, progress = 100, vector_count = ?,"
-            " pages = coalesce(?, pages), completed_at = ?, updated_at = ?, lease_owner = NULL"
+            " pages = coalesce(?, pages), content_hash = coalesce(?, content_hash),"
+            " size_bytes = coalesce(?, size_bytes), title = ?, final_url = ?,"
+            " completed_at = ?, updated_at = ?, lease_owner = NULL"
             " WHERE id = ? AND lease_owner = ? AND state = ?",
-            (COMPLETED, vector_count, pages, now, now, job.id, owner, PROCESSING),
+            (
+                COMPLETED,
+                outcome.vectors,
+                outcome.pages,
+                outcome.content_hash,
+                outcome.size_bytes,
+                outcome.title,
+                outcome.final_url,
+                now,
+                now,
+                job.id,
+                owner,
+                PROCESSING,
+            ),
         )
         if cur.rowcount:
-            add_event(conn, job.id, "completed", f"{vector_count} vectors")
+            add_event(conn, job.id, "completed", f"{outcome.vectors} vectors")
 
 
 def supersede(conn: sqlite3.Connection, job: Job) -> list[str]:
-    """Mark older completed jobs of the same content and collection as replaced by ``job``.
+    """Mark older completed jobs of the same document as replaced by ``job``.
 
+    The same document is the same content for a file, the same URL for a page.
     Their vectors are gone (the caller deleted them), so their counts go to 0.
     """
+    key, value = ("source", job.source) if job.kind == "url" else ("content_hash", job.content_hash)
     with transaction(conn):
         rows = conn.execute(
-            "SELECT id FROM jobs WHERE collection = ? AND content_hash = ? AND state = ?"
-            " AND id != ? AND vector_count > 0",
-            (job.collection, job.content_hash, COMPLETED, job.id),
+            f"SELECT id FROM jobs WHERE collection = ? AND kind = ? AND {key} = ?"
+            " AND state = ? AND id != ? AND vector_count > 0",
+            (job.collection, job.kind, value, COMPLETED, job.id),
         ).fetchall()
         for row in rows:
             conn.execute(

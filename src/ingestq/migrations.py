@@ -55,4 +55,11 @@ def m001_jobs_and_events(db: Any) -> None:
     db["events"].create_index(["job_id", "id"])
 
 
-MIGRATIONS: list[Migration] = [m001_jobs_and_events]
+def m002_web_fields(db: Any) -> None:
+    # Scraped pages: the document title and the URL after redirects.
+    db["jobs"].add_column("title", str)
+    db["jobs"].add_column("final_url", str)
+    db["jobs"].create_index(["collection", "kind", "source"])
+
+
+MIGRATIONS: list[Migration] = [m001_jobs_and_events, m002_web_fields]

@@ -1,10 +1,10 @@
-"""The PDF pipeline of one job attempt: parse, chunk, embed, index.
+"""One job attempt: get the document's text, chunk, embed, index.
 
-Everything streams: pages are parsed one at a time, chunks are embedded and
-written in batches, so a 1,000-page PDF never holds all its text or vectors in
-memory. Between pages and batches the attempt checks in with its
-:class:`Checkpoint`, which reports progress, renews the lease and enforces the
-timeout and shutdown deadlines.
+Everything streams: pages are parsed one at a time (in a thread one batch ahead
+of the model), chunks are embedded and written in batches, so a 1,000-page PDF
+never holds all its text or vectors in memory. Between pages and batches the
+attempt checks in with its :class:`Checkpoint`, which reports progress, renews
+the lease and enforces the timeout and shutdown deadlines.
 """
 
 from __future__ import annotations
@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from ingestq.blobs import blob_path
+from ingestq.blobs import blob_path, store_bytes
 from ingestq.chunking import Chunk
 from ingestq.config import Settings
 from ingestq.embedder import Embedder
-from ingestq.errors import BlobMissingError, JobInterrupted, JobTimeoutError, NoTextError
+from ingestq.errors import (
+    BlobMissingError,
+    JobInterrupted,
+    JobTimeoutError,
+    NoTextError,
+    PermanentJobError,
+)
 from ingestq.jobs import Job
-from ingestq.pdf import open_pdf
+from ingestq.pdf import PdfDocument, open_pdf
 from ingestq.streams import prefetch
 from ingestq.textclean import Page
 from ingestq.vectorstore import VectorStore
@@ -68,65 +74,150 @@ class Checkpoint:
                 raise JobInterrupted("the job is no longer leased to this worker")
 
 
+@dataclass
+class Outcome:
+    """What an attempt produced, for the job's record."""
+
+    vectors: int
+    pages: int | None = None
+    content_hash: str | None = None
+    size_bytes: int | None = None
+    title: str | None = None
+    final_url: str | None = None
+
+
+@dataclass
+class Context:
+    """The worker's long-lived tools an attempt needs."""
+
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    fetcher: Any = None  # ingestq.fetch.Fetcher, made by the worker
+
+
 def chunk_id(job_id: str, index: int) -> str:
     # Deterministic: a re-run writes the same ids, never a second copy.
     return f"{job_id}:{index}"
 
 
-def ingest_pdf(
-    job: Job, settings: Settings, embedder: Embedder, store: VectorStore, check: Checkpoint
-) -> tuple[int, int]:
-    """Run one attempt of ``job``; return (vectors written, pages)."""
-    path = blob_path(settings.blobs_dir, job.content_hash or "")
+def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
+    """Run one attempt of ``job``, whatever its kind."""
+    if job.kind == "url":
+        return _ingest_url(job, ctx, check)
+    path = blob_path(ctx.settings.blobs_dir, job.content_hash or "")
     if not job.content_hash or not path.is_file():
         raise BlobMissingError("the stored copy of the file is missing from the blob store")
     doc = open_pdf(path)
-    total = max(doc.page_count, 1)
-    coll = store.collection(job.collection, embedder.name, embedder.dimension)
-    # A previous attempt may have died half way: start from a clean slate.
-    store.delete_where(coll, {"job_id": job.id})
-    chunker = embedder.chunker(job.options.get("chunk_tokens"), job.options.get("chunk_overlap"))
-    vectors = 0
+    return Outcome(
+        vectors=_index_pdf(job, doc, ctx, check, {}), pages=doc.page_count, title=doc.title
+    )
 
-    def parsed() -> Iterator[Page]:
+
+def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
+    from ingestq import webpage
+
+    check("fetching", 0, 0)
+    got = ctx.fetcher.get(job.source)
+    check.deadlines()
+    digest, size = store_bytes(ctx.settings.blobs_dir, got.body)
+    job.content_hash = digest  # chunk metadata names the version it came from
+    media = got.content_type or _sniff(got.body)
+    base = {"final_url": got.url}
+    if media == "application/pdf":
+        doc = open_pdf(blob_path(ctx.settings.blobs_dir, digest))
+        base["title"] = doc.title or ""
+        vectors = _index_pdf(job, doc, ctx, check, base)
+        return Outcome(vectors, doc.page_count, digest, size, doc.title, got.url)
+    if media not in webpage.HTML_TYPES | webpage.TEXT_TYPES:
+        raise PermanentJobError(f"unsupported content type {media or '(none)'}")
+    page = webpage.parse(got.body, media, got.charset, got.url)
+    if not any(s.text for s in page.sections):
+        raise NoTextError("the page has no text")
+    base["title"] = page.title or ""
+    sections = page.sections
+    units = (
+        Page(i + 1, f"{s.heading}\n{s.text}" if s.heading else s.text)
+        for i, s in enumerate(sections)
+    )
+
+    def meta(chunk: Chunk) -> dict[str, Any]:
+        return base | {"section": sections[chunk.page_start - 1].heading or ""}
+
+    vectors = _index(job, units, len(sections), ctx, check, meta, pages=False)
+    return Outcome(vectors, None, digest, size, page.title, got.url)
+
+
+def _sniff(body: bytes) -> str:
+    head = body[:1024].lstrip().lower()
+    if head.startswith(b"%pdf-"):
+        return "application/pdf"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "text/html"
+    return ""
+
+
+def _index_pdf(
+    job: Job, doc: PdfDocument, ctx: Context, check: Checkpoint, base: dict[str, Any]
+) -> int:
+    def pages() -> Iterator[Page]:
         # Runs in the prefetch thread: it may only check deadlines, not write
         # to the state database (that connection belongs to the worker thread).
         for page in doc.pages():
             check.deadlines()
             yield page
 
-    batch_size = settings.embed_batch_size
-    chunks = prefetch(chunker.chunks(parsed()), ahead=2 * batch_size)
-    check("parsing", 0, 0, doc.page_count)
-    while batch := list(islice(chunks, batch_size)):
-        done = 100 * batch[-1].page_end / total
-        check("embedding", done * 0.99, vectors)
-        matrix = embedder.encode([c.text for c in batch], batch_size)
-        check("indexing", done * 0.99, vectors)
-        store.add(
-            coll,
-            [chunk_id(job.id, c.index) for c in batch],
-            matrix,
-            [c.text for c in batch],
-            [_metadata(job, c) for c in batch],
-        )
-        vectors += len(batch)
+    vectors = _index(job, pages(), doc.page_count, ctx, check, lambda c: base, pages=True)
     if vectors == 0:
         raise NoTextError(
             "the PDF has no extractable text (image-only or scanned?); OCR is not supported"
         )
-    return vectors, doc.page_count
+    return vectors
 
 
-def _metadata(job: Job, chunk: Chunk) -> dict[str, Any]:
+def _index(
+    job: Job,
+    units: Iterator[Page],
+    total: int,
+    ctx: Context,
+    check: Checkpoint,
+    extra: Callable[[Chunk], dict[str, Any]],
+    *,
+    pages: bool,
+) -> int:
+    """Chunk, embed and write ``units`` (pages or sections); return the vector count."""
+    embedder, store = ctx.embedder, ctx.store
+    coll = store.collection(job.collection, embedder.name, embedder.dimension)
+    # A previous attempt may have died half way: start from a clean slate.
+    store.delete_where(coll, {"job_id": job.id})
+    chunker = embedder.chunker(job.options.get("chunk_tokens"), job.options.get("chunk_overlap"))
+    batch_size = ctx.settings.embed_batch_size
+    chunks = prefetch(chunker.chunks(units), ahead=2 * batch_size)
+    check("parsing", 0, 0, total if pages else None)
+    vectors = 0
+    while batch := list(islice(chunks, batch_size)):
+        done = 99 * batch[-1].page_end / max(total, 1)
+        check("embedding", done, vectors)
+        matrix = embedder.encode([c.text for c in batch], batch_size)
+        check("indexing", done, vectors)
+        metas = [_metadata(job, c, pages) | extra(c) for c in batch]
+        store.add(
+            coll, [chunk_id(job.id, c.index) for c in batch], matrix, [c.text for c in batch], metas
+        )
+        vectors += len(batch)
+    return vectors
+
+
+def _metadata(job: Job, chunk: Chunk, pages: bool) -> dict[str, Any]:
     # Only stable facts: volatile values (times, attempts) would make identical
     # chunks look changed.
-    return {
+    meta: dict[str, Any] = {
         "job_id": job.id,
         "source": job.source,
         "kind": job.kind,
-        "page": chunk.page_start,
-        "page_end": chunk.page_end,
         "chunk_index": chunk.index,
         "content_hash": job.content_hash or "",
     }
+    if pages:
+        meta |= {"page": chunk.page_start, "page_end": chunk.page_end}
+    return meta

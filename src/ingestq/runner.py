@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ingestq import lifecycle
 from ingestq.errors import IngestqError, JobError, JobInterrupted
 from ingestq.jobs import Job
-from ingestq.pipeline import Checkpoint, ingest_pdf
+from ingestq.pipeline import Checkpoint, Context, ingest
 
 if TYPE_CHECKING:
     from ingestq.worker import Worker
@@ -42,7 +42,8 @@ def run_claimed(worker: Worker, job: Job) -> None:
         report=report, timeout_s=worker.settings.job_timeout_s, stop_at=worker.stop_deadline
     )
     try:
-        vectors, pages = ingest_pdf(job, worker.settings, worker.embedder, worker.store, check)
+        ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
+        outcome = ingest(job, ctx, check)
     except JobInterrupted as exc:
         _discard_vectors(worker, job)
         worker.hand_back(job, str(exc))
@@ -66,13 +67,12 @@ def run_claimed(worker: Worker, job: Job) -> None:
             worker.conn, job, worker.owner, f"internal error: {type(exc).__name__}: {exc}"[:300]
         )
     else:
-        lifecycle.complete(worker.conn, job, worker.owner, vector_count=vectors, pages=pages)
+        lifecycle.complete(worker.conn, job, worker.owner, outcome)
         _replace_older_copies(worker, job)
         log.info(
-            "job %s completed: %d vectors from %d pages in %.1f s",
+            "job %s completed: %d vectors in %.1f s",
             job.id,
-            vectors,
-            pages,
+            outcome.vectors,
             time.monotonic() - started,
         )
 
@@ -92,6 +92,7 @@ def _discard_vectors(worker: Worker, job: Job) -> None:
 def _replace_older_copies(worker: Worker, job: Job) -> None:
     """After a forced re-ingest, drop the previous copy so search sees the content once."""
     coll = worker.store.collection(job.collection, worker.embedder.name, worker.embedder.dimension)
-    older = {"$and": [{"content_hash": job.content_hash or ""}, {"job_id": {"$ne": job.id}}]}
+    same = {"source": job.source} if job.kind == "url" else {"content_hash": job.content_hash or ""}
+    older = {"$and": [same, {"job_id": {"$ne": job.id}}]}
     worker.store.delete_where(coll, older)
     lifecycle.supersede(worker.conn, job)

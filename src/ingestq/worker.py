@@ -73,6 +73,7 @@ class Worker:
         self._loaded = threading.Lock()
         self.embedder: Any = None
         self.store: Any = None
+        self.fetcher: Any = None
         self._stop_at: float | None = None
         self.queue.huey.on_startup()(self.load)
 
@@ -89,6 +90,10 @@ class Worker:
                 from ingestq.vectorstore import VectorStore
 
                 self.store = VectorStore(self.settings.chroma_dir)
+            if self.fetcher is None:
+                from ingestq.fetch import Fetcher
+
+                self.fetcher = Fetcher(self.settings)
             log.debug("resources ready in %.1f s", time.monotonic() - started)
 
     @property

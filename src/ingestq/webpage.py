@@ -1,0 +1,131 @@
+"""Web pages to clean text, kept in sections under their headings.
+
+trafilatura finds the main content and drops the boilerplate (navigation,
+sidebars, headers, footers, forms, scripts); we ask it for XML so headings stay
+structure rather than becoming text. selectolax (Lexbor) reads the title fast.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ingestq.textclean import normalize
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
+)
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
+
+
+@dataclass
+class Section:
+    heading: str | None
+    text: str
+
+
+@dataclass
+class WebDocument:
+    title: str | None
+    final_url: str
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(
+            (f"{s.heading}\n{s.text}" if s.heading else s.text).strip() for s in self.sections
+        )
+
+
+def decode(body: bytes, header_charset: str | None, html: bool) -> str:
+    """Bytes to text: the HTTP header's charset, then ``<meta charset>``, then detection."""
+    candidates = [header_charset]
+    if html:
+        match = _META_CHARSET.search(body[:4096])
+        candidates.append(match.group(1).decode("ascii").lower() if match else None)
+    for charset in candidates:
+        if charset:
+            try:
+                return body.decode(charset)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body).best()
+    return str(best) if best is not None else body.decode("utf-8", "replace")
+
+
+def title_of(html: str) -> str | None:
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    for selector in ("title", "h1"):
+        node = tree.css_first(selector)
+        text = " ".join((node.text(deep=True) or "").split()) if node is not None else ""
+        if text:
+            return text
+    return None
+
+
+def html_sections(html: str, url: str) -> list[Section]:
+    """The main content as sections, each under its nearest heading."""
+    import trafilatura
+    from lxml import etree
+
+    xml = trafilatura.extract(
+        html,
+        url=url,
+        output_format="xml",
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=False,
+    )
+    if not xml:
+        return []
+    root = etree.fromstring(xml.encode("utf-8"))
+    sections = [Section(None, "")]
+    main = root.find("main")
+    for element in main if main is not None else root:
+        text = normalize(
+            " ".join("".join(element.itertext()).split())
+            if element.tag != "list"
+            else "\n".join(" ".join("".join(i.itertext()).split()) for i in element.iter("item"))
+        )
+        if not text:
+            continue
+        if element.tag == "head":
+            sections.append(Section(text, ""))
+        else:
+            last = sections[-1]
+            last.text = f"{last.text}\n{text}" if last.text else text
+    return [s for s in sections if s.text or s.heading]
+
+
+def text_sections(text: str, markdown: bool) -> list[Section]:
+    """Plain text is one section; Markdown is split at its ATX headings."""
+    if not markdown:
+        return [Section(None, normalize(text))] if text.strip() else []
+    sections = [Section(None, "")]
+    for line in text.splitlines():
+        match = _MD_HEADING.match(line)
+        if match:
+            sections.append(Section(match.group(1), ""))
+        else:
+            sections[-1].text += line + "\n"
+    out = [Section(s.heading, normalize(s.text)) for s in sections]
+    return [s for s in out if s.text or s.heading]
+
+
+def parse(body: bytes, content_type: str, charset: str | None, url: str) -> WebDocument:
+    """A fetched HTML or text body as a :class:`WebDocument`."""
+    if content_type in HTML_TYPES:
+        html = decode(body, charset, html=True)
+        return WebDocument(title=title_of(html), final_url=url, sections=html_sections(html, url))
+    text = decode(body, charset, html=False)
+    markdown = content_type != "text/plain"
+    sections = text_sections(text, markdown)
+    title = next((s.heading for s in sections if s.heading), None)
+    return WebDocument(title=title, final_url=url, sections=sections)
