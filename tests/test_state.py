@@ -87,12 +87,15 @@ def test_list_jobs_filters_and_orders_newest_first(home: Path) -> None:
 def test_duplicates_are_found_only_for_live_jobs_in_the_same_collection(home: Path) -> None:
     conn = _db(home)
     [job] = _new(conn)
-    assert jobs.find_duplicates(conn, "default", ["h0"])["h0"].id == job.id
-    assert jobs.find_duplicates(conn, "other", ["h0"]) == {}
+    assert (
+        jobs.find_live(conn, "default", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES)["h0"].id
+        == job.id
+    )
+    assert jobs.find_live(conn, "other", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES) == {}
     claimed = lifecycle.claim(conn, job.id, "w")
     assert claimed is not None
     lifecycle.fail(conn, claimed, "w", "boom")
-    assert jobs.find_duplicates(conn, "default", ["h0"]) == {}
+    assert jobs.find_live(conn, "default", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES) == {}
 
 
 def test_a_job_is_claimed_once(home: Path) -> None:

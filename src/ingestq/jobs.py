@@ -122,20 +122,27 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
     return jobs
 
 
-def find_duplicates(
-    conn: sqlite3.Connection, collection: str, hashes: Iterable[str]
+def find_live(
+    conn: sqlite3.Connection,
+    collection: str,
+    kind: str,
+    column: str,
+    values: Iterable[str],
+    states: Sequence[str],
 ) -> dict[str, Job]:
-    """Map each content hash to its newest live job in ``collection``."""
+    """Map each value of ``column`` to its newest job of ``kind`` in ``states``."""
+    if column not in ("content_hash", "source"):
+        raise ValueError(f"cannot look jobs up by {column!r}")
     found: dict[str, Job] = {}
-    marks = ",".join("?" * len(DEDUP_STATES))
-    for digest in set(hashes):
+    marks = ",".join("?" * len(states))
+    for value in dict.fromkeys(values):
         row = conn.execute(
-            f"SELECT * FROM jobs WHERE collection = ? AND content_hash = ? AND state IN ({marks})"
-            " ORDER BY queued_at DESC LIMIT 1",
-            (collection, digest, *DEDUP_STATES),
+            f"SELECT * FROM jobs WHERE collection = ? AND kind = ? AND {column} = ?"
+            f" AND state IN ({marks}) ORDER BY queued_at DESC, rowid DESC LIMIT 1",
+            (collection, kind, value, *states),
         ).fetchone()
         if row is not None:
-            found[digest] = Job.from_row(row)
+            found[value] = Job.from_row(row)
     return found
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ingestq.config import DEFAULT_COLLECTION, Settings
 from ingestq.db import connect
 from ingestq.errors import UsageError
 from ingestq.queue import JobQueue
+from ingestq.urls import check_url, normalize_url
 
 PDF_MAGIC = b"%PDF-"
 _GLOB_CHARS = frozenset("*?[")
@@ -162,34 +164,106 @@ def add_paths(
                 files[path.resolve()] = None
     if not files:
         raise UsageError("nothing to add: " + ("; ".join(result.errors) or "no paths given"))
-    stored = [(path, *store_file(settings.blobs_dir, path)) for path in files]
-    _record(settings, result, stored, collection, force, chunking)
+    entries = []
+    for path in files:
+        digest, size = store_file(settings.blobs_dir, path)
+        spec = jobs.NewJob(
+            kind="pdf",
+            source=str(path),
+            collection=collection,
+            content_hash=digest,
+            size_bytes=size,
+            options=chunking.as_dict(),
+        )
+        entries.append((digest, spec))
+
+    def known(conn: sqlite3.Connection, digests: list[str]) -> dict[str, jobs.Job]:
+        return jobs.find_live(conn, collection, "pdf", "content_hash", digests, jobs.DEDUP_STATES)
+
+    _record(settings, result, entries, None if force else known)
     return result
+
+
+def read_list(path: str) -> list[str]:
+    """Entries from a list file, or from standard input when ``path`` is ``-``."""
+    import sys
+
+    if path == "-":
+        return read_entries(sys.stdin.read())
+    try:
+        return read_entries(Path(path).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot be read as a text list ({exc})") from None
+
+
+def read_entries(text: str) -> list[str]:
+    """The entries of a list file: one a line; blank lines and ``#`` comments skipped."""
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def scrape_urls(
+    settings: Settings,
+    raw_urls: Sequence[str],
+    *,
+    collection: str = DEFAULT_COLLECTION,
+    force: bool = False,
+    chunking: ChunkOptions | None = None,
+) -> AddResult:
+    """Validate and enqueue URLs, all in one transaction. :class:`UsageError` if none is valid.
+
+    A URL already waiting or in progress in the collection is not queued twice;
+    one that completed before is queued again (the page may have changed).
+    """
+    validate_collection(collection)
+    chunking = chunking or ChunkOptions()
+    validate_chunking(chunking)
+    result = AddResult()
+    urls: dict[str, None] = {}
+    for raw in raw_urls:
+        if problem := check_url(raw):
+            result.errors.append(problem)
+        else:
+            urls[normalize_url(raw)] = None
+    if not urls:
+        raise UsageError("nothing to scrape: " + ("; ".join(result.errors) or "no URLs given"))
+    entries = [
+        (
+            url,
+            jobs.NewJob(kind="url", source=url, collection=collection, options=chunking.as_dict()),
+        )
+        for url in urls
+    ]
+
+    def known(conn: sqlite3.Connection, keys: list[str]) -> dict[str, jobs.Job]:
+        return jobs.find_live(conn, collection, "url", "source", keys, jobs.ACTIVE_STATES)
+
+    _record(settings, result, entries, None if force else known)
+    return result
+
+
+Lookup = Callable[[sqlite3.Connection, list[str]], dict[str, jobs.Job]]
 
 
 def _record(
     settings: Settings,
     result: AddResult,
-    stored: list[tuple[Path, str, int]],
-    collection: str,
-    force: bool,
-    chunking: ChunkOptions,
+    entries: list[tuple[str, jobs.NewJob]],
+    known: Lookup | None,
 ) -> None:
+    """Create one job per distinct key not already live; report the rest as duplicates."""
     conn = connect(settings.state_db)
     try:
-        known = {} if force else jobs.find_duplicates(conn, collection, (d for _, d, _ in stored))
-        # One new job per distinct content: the same bytes under two names is one job.
+        existing = known(conn, [key for key, _ in entries]) if known else {}
         fresh: dict[str, jobs.NewJob] = {}
-        for path, digest, size in stored:
-            if digest not in known and digest not in fresh:
-                fresh[digest] = jobs.NewJob(
-                    kind="pdf",
-                    source=str(path),
-                    collection=collection,
-                    content_hash=digest,
-                    size_bytes=size,
-                    options=chunking.as_dict(),
-                )
+        for key, spec in entries:
+            if key not in existing and key not in fresh:
+                fresh[key] = spec
         created = jobs.create_jobs(conn, list(fresh.values())) if fresh else []
     finally:
         conn.close()
@@ -197,11 +271,11 @@ def _record(
     # that recovery re-enqueues, never a message without a job.
     if created:
         JobQueue(settings).enqueue(j.id for j in created)
-    new_by_hash = {j.content_hash: j for j in created}
-    for path, digest, _ in stored:
-        job = new_by_hash.get(digest)
-        if job is not None and job.source == str(path):
+    by_key = dict(zip(fresh, created, strict=True))
+    for key, spec in entries:
+        job = by_key.get(key)
+        if job is not None and job.source == spec.source:
             result.submitted.append(Submitted(job=job))
         else:
-            dup = known.get(digest) or new_by_hash[digest]
+            dup = existing.get(key) or by_key[key]
             result.submitted.append(Submitted(job=dup, duplicate_of=dup.id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ingestq.cli import add, extract, search, status, worker  # noqa: F401 - registers commands
+from ingestq.cli import add, extract, scrape, search, status, worker  # noqa: F401 - registers
 from ingestq.cli.app import app
 from ingestq.errors import IngestqError
 

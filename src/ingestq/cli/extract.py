@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -10,27 +11,45 @@ from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
+from ingestq.cli.options import Json
 from ingestq.config import load_settings
 
 
 @app.command()
 def extract(
-    path: Annotated[Path, typer.Argument(metavar="PATH", help="A PDF file.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH|URL", help="A PDF file or an http(s) URL.", show_default=False
+        ),
+    ],
+    as_json: Json = False,
 ) -> None:
-    """Print the clean text ingestq would chunk for a PDF, page by page.
+    """Print the clean text ingestq would chunk for a PDF or a web page.
 
     Nothing is ingested. Use it to see why a document is not found: the text
-    here is exactly what gets embedded.
+    here is exactly what gets embedded. A URL is fetched under the worker's
+    rules (robots.txt, size and private-network limits).
 
     Example: ingestq extract report.pdf | less
     """
-    from ingestq.extract import extract as run_extract
+    from ingestq.extract import Extracted, extract_url
+    from ingestq.extract import extract as extract_pdf
 
-    doc = run_extract(path, load_settings().max_file_bytes)
+    settings = load_settings()
+    if source.lower().startswith(("http://", "https://")):
+        doc = extract_url(settings, source)
+    else:
+        doc = extract_pdf(Path(source), settings.max_file_bytes)
     if as_json:
-        render.print_json({"title": doc.title, "pages": doc.pages})
-        return
-    for page in doc.pages:
-        render.out.print(f"[bold]── page {page['page']} ──[/]")
-        render.out.print(escape(str(page["text"])), soft_wrap=True)
+        render.print_json(asdict(doc))
+    elif isinstance(doc, Extracted):
+        for page in doc.pages:
+            render.out.print(f"[bold]── page {page['page']} ──[/]")
+            render.out.print(escape(str(page["text"])), soft_wrap=True)
+    else:
+        render.out.print(f"[bold]{escape(doc.title or '(no title)')}[/]  {escape(doc.final_url)}")
+        for section in doc.sections:
+            if section["heading"]:
+                render.out.print(f"\n[bold]## {escape(str(section['heading']))}[/]")
+            render.out.print(escape(str(section["text"])), soft_wrap=True)

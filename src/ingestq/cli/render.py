@@ -62,3 +62,23 @@ def short_source(source: str, width: int = 48) -> str:
 
 def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def submitted(result: Any, as_json: bool) -> None:
+    """Print what ``add``/``scrape`` queued; exit 1 if some entries were refused."""
+    import typer
+
+    from ingestq.errors import EXIT_FAILURE
+
+    for error in result.errors:
+        warn(error)
+    if as_json:
+        print_json([s.to_dict() for s in result.submitted])
+    else:
+        t = table("job", "source", "state")
+        for s in result.submitted:
+            note = f" (duplicate of {s.duplicate_of})" if s.duplicate_of else ""
+            t.add_row(s.job.id, escape(short_source(s.job.source)), state(s.job.state) + note)
+        out.print(t)
+    if result.errors:
+        raise typer.Exit(EXIT_FAILURE)

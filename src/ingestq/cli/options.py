@@ -1,0 +1,36 @@
+"""Options that several commands share, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection to use.")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Force = Annotated[
+    bool,
+    typer.Option("--force", help="Queue a new job even if the same document is already queued."),
+]
+FromFile = Annotated[
+    str | None,
+    typer.Option(
+        "--from-file",
+        "-f",
+        metavar="FILE",
+        help="Read entries from FILE, one a line ('-' for stdin; # comments).",
+        show_default=False,
+    ),
+]
+Chunking = Annotated[
+    int | None,
+    typer.Option(
+        help="Chunk size in model tokens (default: all the model reads).", show_default=False
+    ),
+]
+Overlap = Annotated[
+    int | None,
+    typer.Option(
+        help="Overlap between chunks, in tokens (default: 1/8 of a chunk).", show_default=False
+    ),
+]
