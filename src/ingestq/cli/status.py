@@ -24,6 +24,8 @@ DETAIL_FIELDS = (
     "error",
     "vector_count",
     "pages",
+    "title",
+    "final_url",
     "topics",
     "content_hash",
     "size_bytes",
