@@ -6,6 +6,7 @@
 Prints a table and writes benchmarks/results/latest.json. Figures:
 
 * add latency: wall time of `ingestq add one.pdf` against `python -c "import typer"`.
+* scrape enqueue: `ingestq scrape --from-file` with 1,000 URLs, wall time.
 * pickup latency: from a job's queued_at to its started_at, with an idle running worker.
 * ingest speed: GeoTopo (117 pages) through `ingestq worker --burst`, timed from
   the job's started_at to completed_at (model load reported separately), against
@@ -65,6 +66,19 @@ def bench_add(runs: int) -> dict[str, Any]:
         "goal_ratio": 3.0,
         "runs": runs,
     }
+
+
+def bench_scrape_enqueue(runs: int) -> dict[str, Any]:
+    """`ingestq scrape --from-file` with 1,000 URLs, on a warm home."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "urls.txt"
+        listing.write_text("".join(f"https://docs.example.org/p/{i}.html\n" for i in range(1000)))
+        for run in range(runs):
+            env = fresh_env(Path(tmp) / f"home{run}")
+            wall([str(BIN / "ingestq"), "status"], env)  # first use: create the databases
+            times.append(wall([str(BIN / "ingestq"), "scrape", "--from-file", str(listing)], env))
+    return {"scrape_1000_s": statistics.median(times), "goal_s": 2.0, "runs": runs}
 
 
 def bench_pickup(runs: int) -> dict[str, Any]:
@@ -205,7 +219,9 @@ def bench_ingest(runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="repetitions per figure")
-    parser.add_argument("--only", choices=["add", "pickup", "ingest"], help="run one figure")
+    parser.add_argument(
+        "--only", choices=["add", "scrape", "pickup", "ingest"], help="run one figure"
+    )
     args = parser.parse_args()
     for path in (GEOTOPO, ONE_PDF):
         if not path.is_file():
@@ -216,6 +232,8 @@ def main() -> None:
     }
     if args.only in (None, "add"):
         results["add"] = bench_add(max(args.runs * 5, 10))
+    if args.only in (None, "scrape"):
+        results["scrape"] = bench_scrape_enqueue(args.runs)
     if args.only in (None, "pickup"):
         results["pickup"] = bench_pickup(max(args.runs * 2, 5))
     if args.only in (None, "ingest"):
@@ -235,6 +253,14 @@ def report(results: dict[str, Any]) -> None:
                 f"{add['add_s'] * 1000:.0f} ms",
                 f"import typer {add['import_typer_s'] * 1000:.0f} ms -> "
                 f"{add['ratio']:.2f}x (goal <= {add['goal_ratio']:.0f}x)",
+            )
+        )
+    if scr := results.get("scrape"):
+        rows.append(
+            (
+                "ingestq scrape --from-file (1,000 URLs)",
+                f"{scr['scrape_1000_s']:.2f} s",
+                f"goal <= {scr['goal_s']:.0f} s",
             )
         )
     if pick := results.get("pickup"):
