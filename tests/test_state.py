@@ -14,6 +14,7 @@ from ingestq.db import connect, transaction
 from ingestq.errors import NotFoundError, UsageError
 from ingestq.migrations import MIGRATIONS
 from ingestq.pipeline import Outcome
+from ingestq.recovery import RecoveryReport, recover_lost_leases
 
 
 def _db(home: Path) -> sqlite3.Connection:
@@ -137,16 +138,63 @@ def test_hand_back_returns_the_job_without_counting_the_attempt(home: Path) -> N
     assert (back.state, back.attempts, back.lease_owner) == (jobs.QUEUED, 0, None)
 
 
-def test_orphans_of_a_dead_worker_are_recovered_with_the_attempt_counted(home: Path) -> None:
+def test_lost_leases_are_recovered_with_the_attempt_counted(home: Path) -> None:
     conn = _db(home)
-    a, b = _new(conn, 2)
-    lifecycle.claim(conn, a.id, "dead-worker")
-    lifecycle.claim(conn, b.id, "me")
-    assert lifecycle.recover_orphans(conn, "me") == [a.id]
-    got = jobs.get_job(conn, a.id)
+    dead, mine, stale, spent = _new(conn, 4)
+    for job, owner in ((dead, "dead-worker"), (mine, "me"), (stale, "me"), (spent, "gone")):
+        lifecycle.claim(conn, job.id, owner)
+    conn.execute(
+        "UPDATE jobs SET heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE id = ?", (stale.id,)
+    )
+    conn.execute("UPDATE jobs SET attempts = 4 WHERE id = ?", (spent.id,))
+    report = RecoveryReport()
+    recover_lost_leases(conn, "me", lease_s=60, max_attempts=4, report=report)
+    assert sorted(report.requeued) == sorted([dead.id, stale.id])
+    assert report.failed == [spent.id]
+    got = jobs.get_job(conn, dead.id)
     assert (got.state, got.attempts) == (jobs.QUEUED, 1)
-    assert jobs.get_job(conn, b.id).state == jobs.PROCESSING
-    assert "recovered" in [e["event"] for e in jobs.events_for(conn, a.id)]
+    assert jobs.get_job(conn, mine.id).state == jobs.PROCESSING
+    failed = jobs.get_job(conn, spent.id)
+    assert failed.state == jobs.FAILED and "lost during attempt 4 of 4" in (failed.error or "")
+    assert "recovered" in [e["event"] for e in jobs.events_for(conn, dead.id)]
+
+
+def test_claim_waits_for_not_before(home: Path) -> None:
+    conn = _db(home)
+    [later] = jobs.create_jobs(
+        conn, [jobs.NewJob("pdf", "/x.pdf", "default", not_before="2999-01-01T00:00:00.000Z")]
+    )
+    assert lifecycle.claim(conn, later.id, "w") is None
+    conn.execute("UPDATE jobs SET not_before = '2000-01-01T00:00:00.000Z'")
+    assert lifecycle.claim(conn, later.id, "w") is not None
+
+
+def test_retry_schedule_cancel_and_requeue(home: Path) -> None:
+    conn = _db(home)
+    [job] = _new(conn)
+    claimed = lifecycle.claim(conn, job.id, "w")
+    assert claimed is not None
+    due = lifecycle.schedule_retry(conn, claimed, "w", "HTTP 503 (transient)", 30)
+    waiting = jobs.get_job(conn, job.id)
+    assert (waiting.state, waiting.not_before, waiting.error) == (
+        jobs.RETRYING,
+        due,
+        "HTTP 503 (transient)",
+    )
+    assert lifecycle.cancel(conn, job.id) == ""
+    assert jobs.get_job(conn, job.id).state == jobs.CANCELLED
+    assert "only queued" in lifecycle.cancel(conn, job.id)
+    assert lifecycle.requeue(conn, job.id) == ""
+    again = jobs.get_job(conn, job.id)
+    assert (again.state, again.attempts, again.error, again.not_before) == (
+        jobs.QUEUED,
+        0,
+        None,
+        None,
+    )
+    assert "only failed" in lifecycle.requeue(conn, job.id)
+    events = [e["event"] for e in jobs.events_for(conn, job.id)]
+    assert events == ["queued", "claimed", "retry_scheduled", "cancelled", "requeued"]
 
 
 def test_a_writer_waits_for_another_instead_of_failing_locked(home: Path) -> None:

@@ -29,7 +29,12 @@ class Settings:
     embed_batch_size: int = 64
     shutdown_grace_s: float = 30.0
     poll_interval_s: float = 0.25
+    # Reliability.
+    max_retries: int = 3
+    retry_backoff_s: float = 15.0
     lease_s: float = 60.0
+    heartbeat_s: float = 5.0
+    recovery_interval_s: float = 15.0
     # Scraping.
     max_download_mb: float = 20.0
     host_delay_s: float = 1.0
@@ -110,6 +115,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embed_batch_size=int(_number(env, "INGESTQ_EMBED_BATCH", 64, minimum=1)),
         shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0),
         poll_interval_s=_number(env, "INGESTQ_POLL_INTERVAL", 0.25, minimum=0.01),
+        max_retries=int(_number(env, "INGESTQ_MAX_RETRIES", 3)),
+        retry_backoff_s=_number(env, "INGESTQ_RETRY_BACKOFF", 15.0),
+        lease_s=_number(env, "INGESTQ_LEASE", 60.0, minimum=1),
+        heartbeat_s=_number(env, "INGESTQ_HEARTBEAT", 5.0, minimum=0.1),
+        recovery_interval_s=_number(env, "INGESTQ_RECOVERY_INTERVAL", 15.0, minimum=0.1),
         max_download_mb=_number(env, "INGESTQ_MAX_DOWNLOAD_MB", 20.0, minimum=0.001),
         host_delay_s=_number(env, "INGESTQ_HOST_DELAY", 1.0),
         ignore_robots=_flag(env, "INGESTQ_IGNORE_ROBOTS"),

@@ -23,7 +23,17 @@ BUSY_TIMEOUT_S = 30.0
 
 def utcnow() -> str:
     """Now as ISO 8601 in UTC, the one timestamp format of the state database."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return isoformat(datetime.now(UTC))
+
+
+def parse_time(iso: str) -> datetime:
+    """An ISO 8601 timestamp of ours back to an aware datetime."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def isoformat(when: datetime) -> str:
+    """An aware datetime in the state database's format."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def connect(path: Path) -> sqlite3.Connection:

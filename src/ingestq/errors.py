@@ -61,9 +61,16 @@ class PermanentJobError(JobError):
 
 
 class TransientJobError(JobError):
-    """A passing failure (network, lock, rate limit): worth another attempt."""
+    """A passing failure (network, lock, rate limit): worth another attempt.
+
+    ``retry_after`` is the server's own word on when to come back, in seconds.
+    """
 
     transient = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EncryptedPDFError(PermanentJobError):
@@ -90,6 +97,10 @@ class JobInterrupted(JobError):
     """The worker is shutting down; the job goes back to the queue untouched."""
 
     transient = True
+
+
+class JobCancelled(JobError):
+    """The job was cancelled while it ran; its vectors are removed."""
 
 
 class BlockedURLError(PermanentJobError):

@@ -48,13 +48,18 @@ def _media_type(header: str) -> tuple[str, str | None]:
     return media.strip().lower(), charset
 
 
-def classify_status(status: int, reason: str) -> None:
+def classify_status(status: int, reason: str, headers: dict[str, str] | None = None) -> None:
     """Raise the job error an HTTP status stands for; return for a success."""
     if 200 <= status < 300:
         return
     label = f"HTTP {status} {reason}".strip()
     if status in (408, 429) or status >= 500:
-        raise TransientJobError(f"{label} (transient)")
+        from ingestq.retry import parse_retry_after
+
+        wait = (
+            parse_retry_after((headers or {}).get("retry-after")) if status in (429, 503) else None
+        )
+        raise TransientJobError(f"{label} (transient)", retry_after=wait)
     raise PermanentJobError(label)
 
 
@@ -97,7 +102,7 @@ class Fetcher:
             if status in _REDIRECTS and "location" in resp_headers:
                 current = urljoin(current, resp_headers["location"])
                 continue
-            classify_status(status, reason)
+            classify_status(status, reason, resp_headers)
             media, charset = _media_type(resp_headers.get("content-type", ""))
             return Fetched(
                 url=current,

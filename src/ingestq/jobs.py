@@ -52,6 +52,7 @@ class Job:
     heartbeat_at: str | None = None
     title: str | None = None
     final_url: str | None = None
+    not_before: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -75,6 +76,7 @@ class NewJob:
     content_hash: str | None = None
     size_bytes: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    not_before: str | None = None
 
 
 def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
@@ -92,13 +94,14 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
             content_hash=s.content_hash,
             size_bytes=s.size_bytes,
             options=dict(s.options),
+            not_before=s.not_before,
         )
         for s in specs
     ]
     with transaction(conn):
         conn.executemany(
             "INSERT INTO jobs (id, kind, source, collection, state, queued_at, updated_at,"
-            " content_hash, size_bytes, options) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " content_hash, size_bytes, options, not_before) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     j.id,
@@ -111,13 +114,17 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
                     j.content_hash,
                     j.size_bytes,
                     json.dumps(j.options),
+                    j.not_before,
                 )
                 for j in jobs
             ],
         )
         conn.executemany(
             "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'queued', ?)",
-            [(j.id, now, j.source) for j in jobs],
+            [
+                (j.id, now, j.source + (f" (not before {j.not_before})" if j.not_before else ""))
+                for j in jobs
+            ],
         )
     return jobs
 

@@ -62,4 +62,9 @@ def m002_web_fields(db: Any) -> None:
     db["jobs"].create_index(["collection", "kind", "source"])
 
 
-MIGRATIONS: list[Migration] = [m001_jobs_and_events, m002_web_fields]
+def m003_not_before(db: Any) -> None:
+    # A job is not run before this time: a delayed job, or a retry waiting out its backoff.
+    db["jobs"].add_column("not_before", str)
+
+
+MIGRATIONS: list[Migration] = [m001_jobs_and_events, m002_web_fields, m003_not_before]

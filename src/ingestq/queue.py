@@ -9,10 +9,11 @@ any waiting job the queue no longer holds.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from ingestq.config import Settings
-from ingestq.db import BUSY_TIMEOUT_S
+from ingestq.db import BUSY_TIMEOUT_S, parse_time
 
 TASK_NAME = "process_job"
 
@@ -43,11 +44,23 @@ class JobQueue:
 
         self._task = self.huey.task(name=TASK_NAME)(process_job)
 
-    def enqueue(self, job_ids: Iterable[str]) -> None:
+    def enqueue(self, job_ids: Iterable[str], not_before: str | None = None) -> None:
+        """Deliver ``job_ids`` now, or not before the ISO 8601 UTC time given."""
+        eta = _future(not_before)
         for job_id in job_ids:
-            self.huey.enqueue(self._task.s(job_id))
+            if eta is None:
+                self.huey.enqueue(self._task.s(job_id))
+            else:
+                self._task.schedule(args=(job_id,), eta=eta)
 
     def pending_job_ids(self) -> set[str]:
         """Job ids the queue will still deliver, now or on a schedule."""
         messages: list[Any] = [*self.huey.pending(), *self.huey.scheduled()]
         return {m.args[0] for m in messages if m.name == TASK_NAME and m.args}
+
+
+def _future(iso: str | None) -> datetime | None:
+    if not iso:
+        return None
+    when = parse_time(iso)
+    return when if when > datetime.now(UTC) else None

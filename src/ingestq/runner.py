@@ -1,21 +1,28 @@
-"""One claimed job, from start to a final (or handed-back) state.
+"""One claimed job, from start to its next state.
 
-This is the single place where a job's exceptions are turned into states:
-success completes the job, a :class:`JobError` fails it with its one-line
-message, an interruption hands it back, and anything unexpected is logged with
-its traceback while the job gets a short message. Nothing escapes to Huey.
+This is the single place where a job's exceptions become states: success
+completes it; a transient failure (or a bug) schedules a retry with backoff
+until the retries run out; a permanent failure fails it with its one-line
+message; a shutdown hands it back; a cancel removes what it wrote. Tracebacks go
+to the worker log, never into the job. Nothing escapes to Huey.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ingestq import lifecycle
-from ingestq.errors import IngestqError, JobError, JobInterrupted
-from ingestq.jobs import Job
+from ingestq.db import connect
+from ingestq.errors import IngestqError, JobCancelled, JobError, JobInterrupted
+from ingestq.jobs import CANCELLED, Job
 from ingestq.pipeline import Checkpoint, Context, ingest
+from ingestq.retry import next_delay
 
 if TYPE_CHECKING:
     from ingestq.worker import Worker
@@ -27,7 +34,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
     started = time.monotonic()
 
     def report(stage: str, progress: float, vectors: int, pages: int | None, first: bool) -> bool:
-        return lifecycle.report(
+        owned = lifecycle.report(
             worker.conn,
             job,
             worker.owner,
@@ -37,62 +44,126 @@ def run_claimed(worker: Worker, job: Job) -> None:
             pages=pages,
             note_stage=first,
         )
+        if not owned and lifecycle.state_of(worker.conn, job.id) == CANCELLED:
+            raise JobCancelled("cancelled")
+        return owned
 
     check = Checkpoint(
         report=report, timeout_s=worker.settings.job_timeout_s, stop_at=worker.stop_deadline
     )
+    ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
     try:
-        ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
-        outcome = ingest(job, ctx, check)
+        with _heartbeat(worker, job):
+            outcome = ingest(job, ctx, check)
+    except JobCancelled:
+        _discard(worker, job, cancelled=True)
+        log.info("job %s cancelled while processing; its vectors are removed", job.id)
     except JobInterrupted as exc:
-        _discard_vectors(worker, job)
-        worker.hand_back(job, str(exc))
+        _discard(worker, job)
+        if lifecycle.hand_back(worker.conn, job, worker.owner, str(exc)):
+            worker.queue.enqueue([job.id])
         log.info("job %s handed back: %s", job.id, exc)
     except JobError as exc:
-        _discard_vectors(worker, job)
-        message = str(exc) if not exc.transient else f"{exc} (transient)"
-        lifecycle.fail(worker.conn, job, worker.owner, message)
-        log.warning("job %s failed: %s", job.id, message)
+        _failed(
+            worker,
+            job,
+            str(exc),
+            retry_after=getattr(exc, "retry_after", None),
+            transient=exc.transient,
+        )
     except IngestqError as exc:
-        # Not about the document but about the setup (say, a collection built
-        # with another model): no retry of this job can fix it.
-        _discard_vectors(worker, job)
-        lifecycle.fail(worker.conn, job, worker.owner, str(exc))
-        log.warning("job %s failed: %s", job.id, exc)
+        # Not about the document but the setup (a collection built with another
+        # model): no retry of this job can fix it.
+        _failed(worker, job, str(exc), transient=False)
+    except sqlite3.OperationalError as exc:
+        # "database is locked" and friends pass; the job deserves another go.
+        _failed(worker, job, f"state database busy: {exc} (transient)", transient=True)
     except Exception as exc:
-        # A bug, not bad input: the traceback is for the log, not the job.
+        # A bug, not bad input: the traceback is for the log, the retry for the job.
         log.exception("job %s crashed", job.id)
-        _discard_vectors(worker, job)
-        lifecycle.fail(
-            worker.conn, job, worker.owner, f"internal error: {type(exc).__name__}: {exc}"[:300]
-        )
+        _failed(worker, job, f"internal error: {type(exc).__name__}: {exc}"[:300], transient=True)
     else:
-        lifecycle.complete(worker.conn, job, worker.owner, outcome)
-        _replace_older_copies(worker, job)
+        if lifecycle.complete(worker.conn, job, worker.owner, outcome):
+            _replace_older_copies(worker, job)
+            log.info(
+                "job %s completed: %d vectors in %.1f s",
+                job.id,
+                outcome.vectors,
+                time.monotonic() - started,
+            )
+        else:  # cancelled after its last checkpoint
+            _discard(worker, job, cancelled=True)
+
+
+def _failed(
+    worker: Worker, job: Job, error: str, *, transient: bool, retry_after: float | None = None
+) -> None:
+    _discard(worker, job)
+    settings = worker.settings
+    delay = (
+        next_delay(job.attempts, settings.max_retries, settings.retry_backoff_s, retry_after)
+        if transient
+        else None
+    )
+    if delay is None:
+        lifecycle.fail(worker.conn, job, worker.owner, error)
+        log.warning("job %s failed after %d attempt(s): %s", job.id, job.attempts, error)
+        return
+    due = lifecycle.schedule_retry(worker.conn, job, worker.owner, error, delay)
+    if due is not None:
+        worker.queue.enqueue([job.id], not_before=due)
         log.info(
-            "job %s completed: %d vectors in %.1f s",
-            job.id,
-            outcome.vectors,
-            time.monotonic() - started,
+            "job %s: attempt %d failed (%s); retrying in %.1f s", job.id, job.attempts, error, delay
         )
 
 
-def _discard_vectors(worker: Worker, job: Job) -> None:
-    """Remove a failed attempt's partial chunks so search never sees half a document."""
+@contextmanager
+def _heartbeat(worker: Worker, job: Job) -> Iterator[None]:
+    """Renew the lease every few seconds, even while one step (a download) takes long."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        conn = connect(worker.settings.state_db)
+        try:
+            while not stop.wait(worker.settings.heartbeat_s):
+                if not lifecycle.heartbeat(conn, job.id, worker.owner):
+                    return
+        except sqlite3.Error:
+            log.exception("heartbeat of job %s stopped", job.id)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _discard(worker: Worker, job: Job, cancelled: bool = False) -> None:
+    """Remove an attempt's vectors so search never sees half a document."""
+    try:
+        worker.delete_vectors(job.id, job.collection)
+        if cancelled:
+            lifecycle.vectors_removed(worker.conn, job.id)
+    except Exception:
+        # The next attempt (or recovery, for a cancel) deletes them anyway.
+        log.exception("could not remove the vectors of job %s", job.id)
+
+
+def _replace_older_copies(worker: Worker, job: Job) -> None:
+    """After a re-ingest, drop the previous copy so search sees the document once."""
+    same = {"source": job.source} if job.kind == "url" else {"content_hash": job.content_hash or ""}
+    older = {"$and": [same, {"job_id": {"$ne": job.id}}]}
     try:
         coll = worker.store.collection(
             job.collection, worker.embedder.name, worker.embedder.dimension
         )
-        worker.store.delete_where(coll, {"job_id": job.id})
+        worker.store.delete_where(coll, older)
+        lifecycle.supersede(worker.conn, job)
     except Exception:
-        # The next attempt deletes them first anyway; log and move on.
-        log.exception("could not remove partial vectors of job %s", job.id)
-
-
-def _replace_older_copies(worker: Worker, job: Job) -> None:
-    """After a forced re-ingest, drop the previous copy so search sees the content once."""
-    coll = worker.store.collection(job.collection, worker.embedder.name, worker.embedder.dimension)
-    same = {"source": job.source} if job.kind == "url" else {"content_hash": job.content_hash or ""}
-    older = {"$and": [same, {"job_id": {"$ne": job.id}}]}
-    worker.store.delete_where(coll, older)
-    lifecycle.supersede(worker.conn, job)
+        # The new copy is complete and correct; a leftover old copy is a
+        # duplicate in search, not a failure of this job.
+        log.exception("could not remove older copies replaced by job %s", job.id)

@@ -26,7 +26,6 @@ from ingestq.config import Settings
 from ingestq.db import connect
 from ingestq.errors import Interrupted, WorkerRunningError
 from ingestq.ids import new_id
-from ingestq.jobs import Job
 from ingestq.queue import JobQueue
 from ingestq.recovery import recover
 
@@ -137,17 +136,40 @@ class Worker:
             # database is unwritable). Recovery at the next start repairs it.
             log.exception("could not record the outcome of job %s", job_id)
 
-    def hand_back(self, job: Job, reason: str) -> None:
-        lifecycle.hand_back(self.conn, job, self.owner, reason)
-        self.queue.enqueue([job.id])
+    def delete_vectors(self, job_id: str, collection: str) -> None:
+        coll = self.store.collection(collection, self.embedder.name, self.embedder.dimension)
+        self.store.delete_where(coll, {"job_id": job_id})
+
+    # -- repair ----------------------------------------------------------------
+    def recover(self) -> None:
+        """Repair lost leases and messages, and remove vectors nobody should see."""
+        report = recover(
+            self.conn,
+            self.queue,
+            self.owner,
+            lease_s=self.settings.lease_s,
+            max_attempts=self.settings.max_retries + 1,
+        )
+        for job_id, collection in report.to_purge:
+            try:
+                self.delete_vectors(job_id, collection)
+                lifecycle.vectors_removed(self.conn, job_id)
+            except Exception:
+                log.exception("could not remove the vectors of job %s", job_id)
+
+    def _recover_periodically(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.recovery_interval_s):
+            try:
+                self.recover()
+            except Exception:
+                # A busy database now is no reason to stop trying later.
+                log.exception("periodic recovery failed")
 
     # -- the loop --------------------------------------------------------------
     def run(self, options: WorkerOptions) -> int:
         """Recover, then run jobs until stopped (or, with ``burst``, until none is due)."""
         self.load()
-        report = recover(self.conn, self.queue, self.owner)
-        if report.orphans:
-            log.warning("recovered %d job(s) left processing", len(report.orphans))
+        self.recover()
         if options.burst:
             return self._run_burst()
         return self._run_consumer(options.concurrency)
@@ -167,12 +189,20 @@ class Worker:
 
     def _run_consumer(self, concurrency: int) -> int:
         consumer = _consumer_class()(self, workers=concurrency)
+        stop = threading.Event()
+        repair = threading.Thread(
+            target=self._recover_periodically, args=(stop,), name="ingestq-recovery", daemon=True
+        )
+        repair.start()
         log.info(
             "ready: %d job(s) at a time, polling every %g s",
             concurrency,
             self.settings.poll_interval_s,
         )
-        consumer.run()
+        try:
+            consumer.run()
+        finally:
+            stop.set()
         return 0
 
 
