@@ -69,6 +69,7 @@ MARKDOWN = (
 @dataclass
 class Log:
     requests: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
+    hits: dict[str, int] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,7 +116,19 @@ def make_handler(log: Log, robots: str) -> type[BaseHTTPRequestHandler]:
 
         def route(self) -> None:
             path = self.path.split("?")[0]
-            if path == "/robots.txt":
+            with log.lock:
+                log.hits[path] = hit = log.hits.get(path, 0) + 1
+            if path.startswith("/flaky/"):  # 503, 503, then the page
+                if hit <= 2:
+                    self.send(503, b"try later")
+                else:
+                    self.send(200, ARTICLE.encode(), "text/html; charset=utf-8")
+            elif path == "/rate-limited":  # 429 asking for a 1 s pause, then the page
+                if hit == 1:
+                    self.send(429, b"slow down", headers={"Retry-After": "1"})
+                else:
+                    self.send(200, ARTICLE.encode(), "text/html; charset=utf-8")
+            elif path == "/robots.txt":
                 self.send(200, robots.encode(), "text/plain")
             elif path == "/docs/install.html":
                 time.sleep(0.05)  # long enough for overlapping requests to show

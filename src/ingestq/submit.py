@@ -43,6 +43,41 @@ class ChunkOptions:
         }
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def not_before(delay: str | None = None, at: str | None = None) -> str | None:
+    """When a job may first run: ``delay`` like "90s", "10m", "2h", "1d", or ``at`` ISO 8601.
+
+    A time without a zone is taken as UTC. None means now.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from ingestq.db import isoformat
+
+    if delay and at:
+        raise UsageError("give --delay or --at, not both")
+    if delay:
+        text = delay.strip().lower()
+        number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+        try:
+            seconds = float(number) * _UNITS[unit]
+        except ValueError:
+            raise UsageError(
+                f"--delay {delay!r}: use a number with s, m, h or d, like 10m"
+            ) from None
+        if seconds < 0:
+            raise UsageError("--delay cannot be negative")
+        return isoformat(datetime.now(UTC) + timedelta(seconds=seconds))
+    if at:
+        try:
+            when = datetime.fromisoformat(at.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"--at {at!r}: use ISO 8601, like 2026-12-01T02:00:00Z") from None
+        return isoformat(when if when.tzinfo else when.replace(tzinfo=UTC))
+    return None
+
+
 @dataclass
 class Submitted:
     """One accepted entry: a new job, or the existing job it duplicates."""
@@ -147,8 +182,12 @@ def add_paths(
     collection: str = DEFAULT_COLLECTION,
     force: bool = False,
     chunking: ChunkOptions | None = None,
+    start_at: str | None = None,
 ) -> AddResult:
-    """Validate, store and enqueue PDFs. Raises :class:`UsageError` if none is valid."""
+    """Validate, store and enqueue PDFs. Raises :class:`UsageError` if none is valid.
+
+    ``start_at`` (see :func:`not_before`) holds the jobs until then.
+    """
     validate_collection(collection)
     chunking = chunking or ChunkOptions()
     validate_chunking(chunking)
@@ -174,6 +213,7 @@ def add_paths(
             content_hash=digest,
             size_bytes=size,
             options=chunking.as_dict(),
+            not_before=start_at,
         )
         entries.append((digest, spec))
 
@@ -214,6 +254,7 @@ def scrape_urls(
     collection: str = DEFAULT_COLLECTION,
     force: bool = False,
     chunking: ChunkOptions | None = None,
+    start_at: str | None = None,
 ) -> AddResult:
     """Validate and enqueue URLs, all in one transaction. :class:`UsageError` if none is valid.
 
@@ -235,7 +276,13 @@ def scrape_urls(
     entries = [
         (
             url,
-            jobs.NewJob(kind="url", source=url, collection=collection, options=chunking.as_dict()),
+            jobs.NewJob(
+                kind="url",
+                source=url,
+                collection=collection,
+                options=chunking.as_dict(),
+                not_before=start_at,
+            ),
         )
         for url in urls
     ]
@@ -269,8 +316,10 @@ def _record(
         conn.close()
     # Enqueue after the jobs are committed: a crash in between leaves a queued job
     # that recovery re-enqueues, never a message without a job.
+    if os.environ.get("INGESTQ_TEST_FAULT") == "after-commit":
+        os._exit(3)  # test-only: simulate that crash
     if created:
-        JobQueue(settings).enqueue(j.id for j in created)
+        JobQueue(settings).enqueue((j.id for j in created), not_before=created[0].not_before)
     by_key = dict(zip(fresh, created, strict=True))
     for key, spec in entries:
         job = by_key.get(key)

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import sys
 
-from ingestq.cli import add, extract, scrape, search, status, worker  # noqa: F401 - registers
+from ingestq.cli import (  # noqa: F401 - importing registers the commands
+    add,
+    control,
+    extract,
+    scrape,
+    search,
+    status,
+    worker,
+)
 from ingestq.cli.app import app
 from ingestq.errors import IngestqError
 

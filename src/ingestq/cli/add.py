@@ -8,9 +8,18 @@ import typer
 
 from ingestq.cli import render
 from ingestq.cli.app import app
-from ingestq.cli.options import Chunking, Collection, Force, FromFile, Json, Overlap
+from ingestq.cli.options import (
+    At,
+    Chunking,
+    Collection,
+    Delay,
+    Force,
+    FromFile,
+    Json,
+    Overlap,
+)
 from ingestq.config import DEFAULT_COLLECTION, load_settings
-from ingestq.submit import ChunkOptions, add_paths, read_list
+from ingestq.submit import ChunkOptions, add_paths, not_before, read_list
 
 
 @app.command()
@@ -28,6 +37,8 @@ def add(
     force: Force = False,
     chunk_tokens: Chunking = None,
     chunk_overlap: Overlap = None,
+    delay: Delay = None,
+    at: At = None,
     as_json: Json = False,
 ) -> None:
     """Queue PDFs for ingestion and return at once, with one job per document.
@@ -48,5 +59,6 @@ def add(
         collection=collection,
         force=force,
         chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
+        start_at=not_before(delay, at),
     )
     render.submitted(result, as_json)

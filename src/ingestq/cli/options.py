@@ -34,3 +34,21 @@ Overlap = Annotated[
         help="Overlap between chunks, in tokens (default: 1/8 of a chunk).", show_default=False
     ),
 ]
+Delay = Annotated[
+    str | None,
+    typer.Option(
+        "--delay",
+        metavar="DURATION",
+        help="Hold the jobs this long first: 90s, 10m, 2h, 1d.",
+        show_default=False,
+    ),
+]
+At = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        metavar="TIME",
+        help="Hold the jobs until this ISO 8601 time (UTC if no zone).",
+        show_default=False,
+    ),
+]

@@ -47,6 +47,18 @@ def age(iso: str | None, now: datetime | None = None) -> str:
     return f"{seconds}s"
 
 
+def until(iso: str, now: datetime | None = None) -> str:
+    """'14s', '3m', ...: how long until ``iso``; "" if it is past."""
+    then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    seconds = int((then - (now or datetime.now(UTC))).total_seconds())
+    if seconds <= 0:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def table(*columns: str, title: str | None = None) -> Table:
     t = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column in columns:

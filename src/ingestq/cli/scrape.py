@@ -8,9 +8,18 @@ import typer
 
 from ingestq.cli import render
 from ingestq.cli.app import app
-from ingestq.cli.options import Chunking, Collection, Force, FromFile, Json, Overlap
+from ingestq.cli.options import (
+    At,
+    Chunking,
+    Collection,
+    Delay,
+    Force,
+    FromFile,
+    Json,
+    Overlap,
+)
 from ingestq.config import DEFAULT_COLLECTION, load_settings
-from ingestq.submit import ChunkOptions, read_list, scrape_urls
+from ingestq.submit import ChunkOptions, not_before, read_list, scrape_urls
 
 
 @app.command()
@@ -24,6 +33,8 @@ def scrape(
     force: Force = False,
     chunk_tokens: Chunking = None,
     chunk_overlap: Overlap = None,
+    delay: Delay = None,
+    at: At = None,
     as_json: Json = False,
 ) -> None:
     """Queue web pages (HTML, PDF or plain text) for ingestion and return at once.
@@ -43,5 +54,6 @@ def scrape(
         collection=collection,
         force=force,
         chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
+        start_at=not_before(delay, at),
     )
     render.submitted(result, as_json)

@@ -26,6 +26,7 @@ DETAIL_FIELDS = (
     "pages",
     "title",
     "final_url",
+    "not_before",
     "topics",
     "content_hash",
     "size_bytes",
@@ -88,7 +89,7 @@ def status(
         t.add_row(
             j.id,
             escape(render.short_source(j.source)),
-            render.state(j.state),
+            render.state(j.state) + _due(j),
             j.stage or "",
             f"{j.progress:.0f}%",
             str(j.vector_count),
@@ -116,3 +117,11 @@ def _print_detail(job: Job, events: list[dict[str, Any]]) -> None:
             h.add_row(e["at"], e["event"], escape(e["message"] or ""))
         render.out.print(h)
     render.out.print()
+
+
+def _due(job: Job) -> str:
+    """' (in 14s)' for a job held until later."""
+    if not job.not_before or job.state not in ("queued", "retrying"):
+        return ""
+    left = render.until(job.not_before)
+    return f" (in {left})" if left else ""
