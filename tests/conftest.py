@@ -80,20 +80,32 @@ def cli() -> Any:
     return run_cli
 
 
-@pytest.fixture
-def worker_proc(home: Path) -> Iterator[Any]:
-    """Start ``ingestq worker`` processes; kill any still running at teardown."""
-    procs: list[subprocess.Popen[str]] = []
+class WorkerProcess(subprocess.Popen[str]):
+    """A worker process whose log goes to a file (a pipe nobody reads would fill and block it)."""
 
-    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ingestq", "worker", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def worker_proc(home: Path, tmp_path: Path) -> Iterator[Any]:
+    """Start ``ingestq worker`` processes; kill any still running at teardown."""
+    procs: list[WorkerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        with log_path.open("w") as log:
+            proc = WorkerProcess(
+                [sys.executable, "-m", "ingestq", "worker", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        proc.log_path = log_path
         procs.append(proc)
         return proc
 

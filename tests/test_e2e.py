@@ -140,7 +140,7 @@ def test_running_worker_picks_up_jobs_and_stops_cleanly(worker_proc: Any) -> Non
     )
     worker.send_signal(signal.SIGINT)
     assert worker.wait(60) == 0
-    assert "Traceback" not in (worker.stderr.read() if worker.stderr else "")
+    assert "Traceback" not in worker.log()
 
 
 def _wait_processing(job_id: str, min_vectors: int = 1) -> None:

@@ -1,0 +1,204 @@
+"""Never lose a job: retries, cancel, delays, crash and lost-message recovery, concurrency.
+
+Real worker processes, a real local HTTP server, real signals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import GEOTOPO, TRIVIAL, corpus, run_cli
+from webserver import Server, serve
+
+pytestmark = pytest.mark.e2e
+
+FAST = {
+    "INGESTQ_ALLOW_PRIVATE_NETWORKS": "1",
+    "INGESTQ_HOST_DELAY": "0",
+    "INGESTQ_RETRY_BACKOFF": "0.2",
+    "INGESTQ_RECOVERY_INTERVAL": "0.5",
+}
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with serve() as srv:
+        yield srv
+
+
+def job(job_id: str) -> dict[str, Any]:
+    [detail] = json.loads(run_cli("status", job_id, "--json", check=True).stdout)
+    return detail  # type: ignore[no-any-return]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def submit(*args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    proc = run_cli(*args, "--json", env={**FAST, **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def ended(job_id: str) -> bool:
+    return job(job_id)["state"] in ("completed", "failed", "cancelled")
+
+
+def test_503_503_200_completes_on_the_third_attempt(server: Server, worker_proc: Any) -> None:
+    worker_proc(env=FAST)
+    [entry] = submit("scrape", server.url("/flaky/a"))
+    wait_for(lambda: ended(entry["id"]), 60, "the flaky job")
+    done = job(entry["id"])
+    assert (done["state"], done["attempts"]) == ("completed", 3)
+    retries = [e for e in done["events"] if e["event"] == "retry_scheduled"]
+    assert len(retries) == 2 and "HTTP 503" in retries[0]["message"]
+    assert retries[0]["data"]["delay_s"] < retries[1]["data"]["delay_s"]  # backoff grows
+
+
+def test_retry_after_is_honoured(server: Server, worker_proc: Any) -> None:
+    worker_proc(env=FAST)
+    [entry] = submit("scrape", server.url("/rate-limited"))
+    wait_for(lambda: ended(entry["id"]), 60, "the rate-limited job")
+    done = job(entry["id"])
+    assert (done["state"], done["attempts"]) == ("completed", 2)
+    [retry] = [e for e in done["events"] if e["event"] == "retry_scheduled"]
+    assert retry["data"]["delay_s"] == 1.0  # the server's word, not the 0.2 s backoff
+    first, second = [t for t, p, _ in server.log.requests if p == "/rate-limited"]
+    assert second - first >= 1.0
+
+
+def test_retries_run_out_and_permanent_errors_fail_at_once(
+    server: Server, worker_proc: Any
+) -> None:
+    worker_proc(env={**FAST, "INGESTQ_MAX_RETRIES": "2"})
+    broken, missing = submit("scrape", server.url("/error"), server.url("/missing"))
+    wait_for(lambda: ended(broken["id"]) and ended(missing["id"]), 60, "both jobs")
+    assert (job(broken["id"])["state"], job(broken["id"])["attempts"]) == ("failed", 3)
+    assert "HTTP 500" in job(broken["id"])["error"]
+    assert (job(missing["id"])["state"], job(missing["id"])["attempts"]) == ("failed", 1)
+    assert server.log.hits["/missing"] == 1
+
+
+def test_retry_command_gives_fresh_attempts(server: Server) -> None:
+    [entry] = submit("scrape", server.url("/missing"))
+    assert run_cli("worker", "--burst", env=FAST, timeout=120).returncode == 0
+    assert job(entry["id"])["state"] == "failed"
+    again = json.loads(run_cli("retry", "--failed", "--json", check=True).stdout)
+    assert [j["id"] for j in again] == [entry["id"]]
+    assert (job(entry["id"])["state"], job(entry["id"])["attempts"]) == ("queued", 0)
+    assert run_cli("retry", entry["id"]).returncode == 1  # queued: nothing to retry
+
+
+def test_cancel_a_waiting_job(tmp_path: Path) -> None:
+    [entry] = submit("add", str(corpus(TRIVIAL)), "--delay", "1h")
+    held = job(entry["id"])
+    assert held["state"] == "queued" and held["not_before"] > held["queued_at"]
+    assert run_cli("worker", "--burst", env=FAST, timeout=120).returncode == 0
+    assert job(entry["id"])["state"] == "queued", "burst leaves jobs that are not due"
+    cancelled = json.loads(run_cli("cancel", entry["id"][:20], "--json", check=True).stdout)
+    assert cancelled[0]["state"] == "cancelled"
+    assert run_cli("cancel", entry["id"]).returncode == 1  # already cancelled
+
+
+def test_cancel_a_processing_job_removes_its_vectors(worker_proc: Any, home: Path) -> None:
+    worker_proc(env=FAST)
+    [entry] = submit("add", str(corpus(GEOTOPO)))
+    wait_for(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
+    run_cli("cancel", entry["id"], check=True)
+    wait_for(
+        lambda: "vectors_removed" in [e["event"] for e in job(entry["id"])["events"]],
+        60,
+        "the worker to remove the vectors",
+    )
+    gone = job(entry["id"])
+    assert (gone["state"], gone["vector_count"]) == ("cancelled", 0)
+    from ingestq.vectorstore import VectorStore
+
+    store = VectorStore(home / "chroma")
+    assert store.count(store._get("default"), {"job_id": entry["id"]}) == 0
+
+
+def test_a_crash_between_commit_and_enqueue_is_recovered(home: Path) -> None:
+    proc = run_cli("add", str(corpus(TRIVIAL)), env={"INGESTQ_TEST_FAULT": "after-commit"})
+    assert proc.returncode == 3
+    [lost] = json.loads(run_cli("status", "--json", check=True).stdout)
+    assert lost["state"] == "queued"
+    assert run_cli("worker", "--burst", env=FAST, timeout=120).returncode == 0
+    assert job(lost["id"])["state"] == "completed"
+
+
+def test_a_running_worker_recovers_lost_messages(worker_proc: Any) -> None:
+    worker_proc(env=FAST)
+    run_cli("add", str(corpus(TRIVIAL)), env={"INGESTQ_TEST_FAULT": "after-commit"})
+    [lost] = json.loads(run_cli("status", "--json", check=True).stdout)
+    wait_for(lambda: ended(lost["id"]), 60, "periodic recovery to deliver the job")
+    assert job(lost["id"])["state"] == "completed"
+
+
+def _variants(tmp_path: Path, count: int) -> list[Path]:
+    """Distinct PDFs: the same document with a different trailing comment."""
+    data = corpus(TRIVIAL).read_bytes()
+    paths = []
+    for i in range(count):
+        path = tmp_path / f"doc-{i:04d}.pdf"
+        path.write_bytes(data + f"\n% variant {i}\n".encode())
+        paths.append(path)
+    return paths
+
+
+def test_four_processes_adding_while_a_worker_runs_lose_nothing(
+    tmp_path: Path, worker_proc: Any
+) -> None:
+    worker = worker_proc(env=FAST)
+    files = _variants(tmp_path, 1000)
+    code = (
+        "import sys\nfrom ingestq.cli import main\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n        main(['add', path])\n    except SystemExit as e:\n"
+        "        assert not e.code, e.code\n"
+    )
+
+    def adder(chunk: list[Path]) -> subprocess.CompletedProcess[str]:
+        # One interpreter per process, 250 `add` calls each, as four cron jobs would.
+        return subprocess.run(
+            [sys.executable, "-c", code, *map(str, chunk)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, **FAST},
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(adder, [files[i::4] for i in range(4)]))
+    for proc in results:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "locked" not in proc.stderr
+    rows = json.loads(run_cli("status", "--json", "--limit", "5000", check=True).stdout)
+    assert len(rows) == 1000
+
+    def all_done() -> bool:
+        time.sleep(2)  # polling is a process of its own; leave the cores to the worker
+        states = json.loads(run_cli("status", "--json", "--limit", "5000").stdout)
+        return all(r["state"] == "completed" for r in states)
+
+    wait_for(all_done, 900, "the worker to finish all 1,000 jobs")
+    assert worker.poll() is None
+    worker.terminate()
+    worker.wait(60)
+    assert "locked" not in worker.log()
