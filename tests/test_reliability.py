@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,6 +70,55 @@ def test_503_503_200_completes_on_the_third_attempt(server: Server, worker_proc:
     retries = [e for e in done["events"] if e["event"] == "retry_scheduled"]
     assert len(retries) == 2 and "HTTP 503" in retries[0]["message"]
     assert retries[0]["data"]["delay_s"] < retries[1]["data"]["delay_s"]  # backoff grows
+
+
+def test_events_command_prints_the_history(server: Server) -> None:
+    [entry] = submit("scrape", server.url("/missing"))
+    run_cli("worker", "--burst", env=FAST, timeout=120)
+    history = json.loads(run_cli("events", entry["id"], "--json", check=True).stdout)
+    assert [e["event"] for e in history] == ["queued", "claimed", "stage", "failed"]
+    assert history[-1]["message"] == "HTTP 404 Not Found"
+    table = run_cli("events", entry["id"], check=True).stdout
+    assert "claimed" in table and "HTTP 404" in table
+
+
+def test_a_bug_is_retried_and_its_traceback_stays_in_the_log(worker_proc: Any) -> None:
+    worker = worker_proc(
+        env={**FAST, "INGESTQ_MAX_RETRIES": "1", "INGESTQ_TEST_FAULT": "bug-in-job"}
+    )
+    [entry] = submit("add", str(corpus(TRIVIAL)))
+    wait_for(lambda: ended(entry["id"]), 60, "the job to fail")
+    failed = job(entry["id"])
+    assert (failed["state"], failed["attempts"]) == ("failed", 2)
+    assert failed["error"].startswith("internal error: ZeroDivisionError")
+    assert "Traceback" not in failed["error"] and "\n" not in failed["error"]
+    assert "Traceback" in worker.log()
+
+
+def test_a_second_signal_stops_at_once_and_recovery_finishes_the_job(worker_proc: Any) -> None:
+    worker = worker_proc(env={**FAST, "INGESTQ_SHUTDOWN_GRACE": "300"})
+    [entry] = submit("add", str(corpus(GEOTOPO)))
+    wait_for(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(30)  # far sooner than the 300 s grace
+    assert job(entry["id"])["state"] == "processing"  # left for recovery
+    assert run_cli("worker", "--burst", env=FAST, timeout=300).returncode == 0
+    done = job(entry["id"])
+    assert (done["state"], done["attempts"]) == ("completed", 2)
+
+
+def test_at_schedules_and_bad_times_are_usage_errors() -> None:
+    [entry] = submit("add", str(corpus(TRIVIAL)), "--at", "2999-01-01T00:00:00Z")
+    assert job(entry["id"])["not_before"] == "2999-01-01T00:00:00.000Z"
+    for args in (
+        ["--at", "tomorrow"],
+        ["--delay", "soon"],
+        ["--delay", "1m", "--at", "2999-01-01T00:00:00"],
+    ):
+        proc = run_cli("add", str(corpus(TRIVIAL)), *args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
 def test_retry_after_is_honoured(server: Server, worker_proc: Any) -> None:

@@ -9,6 +9,7 @@ the lease and enforces the timeout and shutdown deadlines.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ def chunk_id(job_id: str, index: int) -> str:
 
 def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
     """Run one attempt of ``job``, whatever its kind."""
+    if os.environ.get("INGESTQ_TEST_FAULT") == "bug-in-job":
+        raise ZeroDivisionError("test-only fault: a bug in the pipeline")
     if job.kind == "url":
         return _ingest_url(job, ctx, check)
     path = blob_path(ctx.settings.blobs_dir, job.content_hash or "")
