@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,31 @@ log = logging.getLogger(__name__)
 
 def run_claimed(worker: Worker, job: Job) -> None:
     started = time.monotonic()
+    check = Checkpoint(
+        report=_reporter(worker, job),
+        timeout_s=worker.settings.job_timeout_s,
+        stop_at=worker.stop_deadline,
+    )
+    ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
+    try:
+        with _heartbeat(worker, job):
+            outcome = ingest(job, ctx, check)
+    except Exception as exc:
+        _settle_failure(worker, job, exc)
+        return
+    if lifecycle.complete(worker.conn, job, worker.owner, outcome):
+        _replace_older_copies(worker, job)
+        log.info(
+            "job %s completed: %d vectors in %.1f s",
+            job.id,
+            outcome.vectors,
+            time.monotonic() - started,
+        )
+    else:  # cancelled after its last checkpoint
+        _discard(worker, job, cancelled=True)
 
+
+def _reporter(worker: Worker, job: Job) -> Callable[[str, float, int, int | None, bool], bool]:
     def report(stage: str, progress: float, vectors: int, pages: int | None, first: bool) -> bool:
         owned = lifecycle.report(
             worker.conn,
@@ -48,22 +72,20 @@ def run_claimed(worker: Worker, job: Job) -> None:
             raise JobCancelled("cancelled")
         return owned
 
-    check = Checkpoint(
-        report=report, timeout_s=worker.settings.job_timeout_s, stop_at=worker.stop_deadline
-    )
-    ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
-    try:
-        with _heartbeat(worker, job):
-            outcome = ingest(job, ctx, check)
-    except JobCancelled:
+    return report
+
+
+def _settle_failure(worker: Worker, job: Job, exc: Exception) -> None:
+    """Turn an attempt's exception into the job's next state."""
+    if isinstance(exc, JobCancelled):
         _discard(worker, job, cancelled=True)
         log.info("job %s cancelled while processing; its vectors are removed", job.id)
-    except JobInterrupted as exc:
+    elif isinstance(exc, JobInterrupted):
         _discard(worker, job)
         if lifecycle.hand_back(worker.conn, job, worker.owner, str(exc)):
             worker.queue.enqueue([job.id])
         log.info("job %s handed back: %s", job.id, exc)
-    except JobError as exc:
+    elif isinstance(exc, JobError):
         _failed(
             worker,
             job,
@@ -71,28 +93,17 @@ def run_claimed(worker: Worker, job: Job) -> None:
             retry_after=getattr(exc, "retry_after", None),
             transient=exc.transient,
         )
-    except IngestqError as exc:
+    elif isinstance(exc, IngestqError):
         # Not about the document but the setup (a collection built with another
         # model): no retry of this job can fix it.
         _failed(worker, job, str(exc), transient=False)
-    except sqlite3.OperationalError as exc:
+    elif isinstance(exc, sqlite3.OperationalError):
         # "database is locked" and friends pass; the job deserves another go.
         _failed(worker, job, f"state database busy: {exc} (transient)", transient=True)
-    except Exception as exc:
-        # A bug, not bad input: the traceback is for the log, the retry for the job.
-        log.exception("job %s crashed", job.id)
-        _failed(worker, job, f"internal error: {type(exc).__name__}: {exc}"[:300], transient=True)
     else:
-        if lifecycle.complete(worker.conn, job, worker.owner, outcome):
-            _replace_older_copies(worker, job)
-            log.info(
-                "job %s completed: %d vectors in %.1f s",
-                job.id,
-                outcome.vectors,
-                time.monotonic() - started,
-            )
-        else:  # cancelled after its last checkpoint
-            _discard(worker, job, cancelled=True)
+        # A bug, not bad input: the traceback is for the log, the retry for the job.
+        log.error("job %s crashed", job.id, exc_info=exc)
+        _failed(worker, job, f"internal error: {type(exc).__name__}: {exc}"[:300], transient=True)
 
 
 def _failed(

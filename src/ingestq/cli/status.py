@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,9 @@ from ingestq.cli import render
 from ingestq.cli.app import app
 from ingestq.config import load_settings
 from ingestq.jobs import Job
+
+if TYPE_CHECKING:
+    from ingestq.status import JobDetail
 
 DETAIL_FIELDS = (
     "id",
@@ -70,14 +73,20 @@ def status(
 
     settings = load_settings()
     if job_ids:
-        details = job_details(settings, job_ids)
-        if as_json:
-            render.print_json([_public(d.job) | {"events": d.events} for d in details])
-        else:
-            for d in details:
-                _print_detail(d.job, d.events)
+        _detail_view(job_details(settings, job_ids), as_json)
+    else:
+        _list_view(recent_jobs(settings, states=state or (), limit=limit), state, as_json)
+
+
+def _detail_view(details: list[JobDetail], as_json: bool) -> None:
+    if as_json:
+        render.print_json([_public(d.job) | {"events": d.events} for d in details])
         return
-    found = recent_jobs(settings, states=state or (), limit=limit)
+    for d in details:
+        _print_detail(d.job, d.events)
+
+
+def _list_view(found: list[Job], state: list[str] | None, as_json: bool) -> None:
     if as_json:
         render.print_json([_public(j) for j in found])
         return
