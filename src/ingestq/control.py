@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingestq import jobs, lifecycle
@@ -22,22 +23,11 @@ def cancel_jobs(settings: Settings, ids: Sequence[str]) -> ControlResult:
     """Cancel each job: a waiting one never runs; a running one stops at its next checkpoint."""
     if not ids:
         raise UsageError("name at least one job to cancel")
-    result = ControlResult()
     conn = connect(settings.state_db)
     try:
-        for key in ids:
-            try:
-                job = jobs.get_job(conn, key)
-            except NotFoundError as exc:
-                result.errors.append(str(exc))
-                continue
-            if problem := lifecycle.cancel(conn, job.id):
-                result.errors.append(problem)
-            else:
-                result.changed.append(jobs.get_job(conn, job.id))
+        return _apply(conn, ids, lifecycle.cancel)
     finally:
         conn.close()
-    return result
 
 
 def retry_jobs(
@@ -46,26 +36,31 @@ def retry_jobs(
     """Put failed or cancelled jobs back in line, with fresh attempts."""
     if bool(ids) == all_failed:
         raise UsageError("name jobs to retry, or pass --failed (not both)")
-    result = ControlResult()
     conn = connect(settings.state_db)
     try:
-        targets = (
-            [j.id for j in jobs.list_jobs(conn, states=[jobs.FAILED], limit=None)]
-            if all_failed
-            else ids
-        )
-        for key in targets:
-            try:
-                job = jobs.get_job(conn, key)
-            except NotFoundError as exc:
-                result.errors.append(str(exc))
-                continue
-            if problem := lifecycle.requeue(conn, job.id):
-                result.errors.append(problem)
-            else:
-                result.changed.append(jobs.get_job(conn, job.id))
+        if all_failed:
+            ids = [j.id for j in jobs.list_jobs(conn, states=[jobs.FAILED], limit=None)]
+        result = _apply(conn, ids, lifecycle.requeue)
     finally:
         conn.close()
     if result.changed:
         JobQueue(settings).enqueue(j.id for j in result.changed)
+    return result
+
+
+def _apply(
+    conn: sqlite3.Connection, keys: Sequence[str], move: Callable[[sqlite3.Connection, str], str]
+) -> ControlResult:
+    """Apply a state move to each job named; collect the moved jobs and the refusals."""
+    result = ControlResult()
+    for key in keys:
+        try:
+            job = jobs.get_job(conn, key)
+        except NotFoundError as exc:
+            result.errors.append(str(exc))
+            continue
+        if problem := move(conn, job.id):
+            result.errors.append(problem)
+        else:
+            result.changed.append(jobs.get_job(conn, job.id))
     return result
