@@ -186,3 +186,38 @@ def test_search_refuses_a_collection_built_with_another_model(cli: Any, home: Pa
     assert "another-model" in proc.stderr and "Traceback" not in proc.stderr
     proc = cli("search", "anything", "--collection", "nope")
     assert proc.returncode == 1 and "does not exist" in proc.stderr
+
+
+def test_status_since_filters_on_the_last_change(cli: Any, home: Path) -> None:
+    import sqlite3
+
+    [old] = json.loads(cli("add", str(corpus(TRIVIAL)), "--json", check=True).stdout)
+    [new] = json.loads(cli("add", str(corpus(FOUR_PAGES)), "--json", check=True).stdout)
+    with sqlite3.connect(home / "state.db") as conn:
+        conn.execute(
+            "UPDATE jobs SET updated_at = '2000-01-01T00:00:00.000Z' WHERE id = ?", (old["id"],)
+        )
+    recent = json.loads(cli("status", "--since", "24h", "--json", check=True).stdout)
+    assert [j["id"] for j in recent] == [new["id"]]
+    assert len(json.loads(cli("status", "--json", check=True).stdout)) == 2
+    bad = cli("status", "--since", "yesterday")
+    assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_a_state_database_from_a_newer_ingestq_is_refused(cli: Any, home: Path) -> None:
+    import sqlite3
+
+    cli("status", check=True)
+    with sqlite3.connect(home / "state.db") as conn:
+        conn.execute("PRAGMA user_version = 999")
+    proc = cli("status")
+    assert proc.returncode == 1 and "newer ingestq" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_corrupt_state_database_is_a_clear_error(cli: Any, home: Path) -> None:
+    home.mkdir(parents=True)
+    (home / "state.db").write_bytes(b"this is not a database, just text" * 100)
+    proc = cli("add", str(corpus(TRIVIAL)))
+    assert proc.returncode == 1 and "cannot be used" in proc.stderr
+    assert "Traceback" not in proc.stderr

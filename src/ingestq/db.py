@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ingestq.errors import StateError
 from ingestq.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_S = 30.0
@@ -45,10 +46,21 @@ def connect(path: Path) -> sqlite3.Connection:
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    if conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StateError(f"{path} cannot be used: {exc}") from exc
+    if version > len(MIGRATIONS):
+        conn.close()
+        raise StateError(
+            f"{path} was written by a newer ingestq (schema {version}, this one "
+            f"knows {len(MIGRATIONS)}); upgrade ingestq"
+        )
+    if version < len(MIGRATIONS):
         _migrate(conn)
     return conn
 

@@ -32,6 +32,10 @@ class ConfigError(UsageError):
     """An ``INGESTQ_*`` environment variable holds a value we cannot use."""
 
 
+class StateError(IngestqError):
+    """The state database cannot be used: corrupt, from a newer ingestq, or unwritable."""
+
+
 class NotFoundError(IngestqError):
     """A job id (or prefix) matched nothing."""
 

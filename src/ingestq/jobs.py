@@ -169,13 +169,22 @@ def get_job(conn: sqlite3.Connection, id_or_prefix: str) -> Job:
 
 
 def list_jobs(
-    conn: sqlite3.Connection, *, states: Sequence[str] = (), limit: int | None = 20
+    conn: sqlite3.Connection,
+    *,
+    states: Sequence[str] = (),
+    limit: int | None = 20,
+    updated_after: str | None = None,
 ) -> list[Job]:
-    """The newest jobs first, optionally only those in ``states``."""
-    sql, params = "SELECT * FROM jobs", list[object]()
+    """The newest jobs first, optionally only those in ``states`` or changed since a time."""
+    where: list[str] = []
+    params: list[object] = []
     if states:
-        sql += f" WHERE state IN ({','.join('?' * len(states))})"
+        where.append(f"state IN ({','.join('?' * len(states))})")
         params.extend(states)
+    if updated_after:
+        where.append("updated_at >= ?")
+        params.append(updated_after)
+    sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY queued_at DESC, rowid DESC"
     if limit is not None:
         sql += " LIMIT ?"

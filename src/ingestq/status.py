@@ -19,17 +19,33 @@ class JobDetail:
 
 
 def recent_jobs(
-    settings: Settings, *, states: Sequence[str] = (), limit: int | None = 20
+    settings: Settings,
+    *,
+    states: Sequence[str] = (),
+    limit: int | None = 20,
+    since: str | None = None,
 ) -> list[jobs.Job]:
-    """The newest jobs, optionally only those in ``states``."""
+    """The newest jobs, optionally only those in ``states`` and updated within ``since``.
+
+    ``since`` ("24h") looks at the last change, so a cron wrapper asking for jobs
+    that failed in the last day also sees old jobs that failed today.
+    """
     bad = [s for s in states if s not in jobs.STATES]
     if bad:
         raise UsageError(f"unknown state {bad[0]!r}; choose from {', '.join(jobs.STATES)}")
     if limit is not None and limit < 1:
         raise UsageError("--limit must be at least 1")
+    after = None
+    if since:
+        from datetime import UTC, datetime, timedelta
+
+        from ingestq.db import isoformat
+        from ingestq.times import parse_duration
+
+        after = isoformat(datetime.now(UTC) - timedelta(seconds=parse_duration(since, "--since")))
     conn = connect(settings.state_db)
     try:
-        return jobs.list_jobs(conn, states=states, limit=limit)
+        return jobs.list_jobs(conn, states=states, limit=limit, updated_after=after)
     finally:
         conn.close()
 

@@ -43,9 +43,6 @@ class ChunkOptions:
         }
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def not_before(delay: str | None = None, at: str | None = None) -> str | None:
     """When a job may first run: ``delay`` like "90s", "10m", "2h", "1d", or ``at`` ISO 8601.
 
@@ -54,27 +51,14 @@ def not_before(delay: str | None = None, at: str | None = None) -> str | None:
     from datetime import UTC, datetime, timedelta
 
     from ingestq.db import isoformat
+    from ingestq.times import parse_duration, parse_time
 
     if delay and at:
         raise UsageError("give --delay or --at, not both")
     if delay:
-        text = delay.strip().lower()
-        number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
-        try:
-            seconds = float(number) * _UNITS[unit]
-        except ValueError:
-            raise UsageError(
-                f"--delay {delay!r}: use a number with s, m, h or d, like 10m"
-            ) from None
-        if seconds < 0:
-            raise UsageError("--delay cannot be negative")
-        return isoformat(datetime.now(UTC) + timedelta(seconds=seconds))
+        return isoformat(datetime.now(UTC) + timedelta(seconds=parse_duration(delay, "--delay")))
     if at:
-        try:
-            when = datetime.fromisoformat(at.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise UsageError(f"--at {at!r}: use ISO 8601, like 2026-12-01T02:00:00Z") from None
-        return isoformat(when if when.tzinfo else when.replace(tzinfo=UTC))
+        return isoformat(parse_time(at, "--at"))
     return None
 
 
@@ -205,7 +189,11 @@ def add_paths(
         raise UsageError("nothing to add: " + ("; ".join(result.errors) or "no paths given"))
     entries = []
     for path in files:
-        digest, size = store_file(settings.blobs_dir, path)
+        try:
+            digest, size = store_file(settings.blobs_dir, path)
+        except OSError as exc:  # a full disk, a file that vanished mid-copy
+            result.errors.append(f"{path}: cannot be copied into the store ({exc.strerror})")
+            continue
         spec = jobs.NewJob(
             kind="pdf",
             source=str(path),
@@ -220,6 +208,8 @@ def add_paths(
     def known(conn: sqlite3.Connection, digests: list[str]) -> dict[str, jobs.Job]:
         return jobs.find_live(conn, collection, "pdf", "content_hash", digests, jobs.DEDUP_STATES)
 
+    if not entries:
+        raise UsageError("nothing to add: " + "; ".join(result.errors))
     _record(settings, result, entries, None if force else known)
     return result
 

@@ -6,7 +6,9 @@ the core reach the user here, in :func:`main`, and nowhere else.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
+from typing import NoReturn
 
 from ingestq.cli import (  # noqa: F401 - importing registers the commands
     add,
@@ -18,7 +20,7 @@ from ingestq.cli import (  # noqa: F401 - importing registers the commands
     worker,
 )
 from ingestq.cli.app import app
-from ingestq.errors import IngestqError
+from ingestq.errors import EXIT_FAILURE, IngestqError
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,9 +28,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="ingestq")
     except IngestqError as exc:
-        from rich.markup import escape
+        _fail(str(exc), exc.exit_code)
+    except sqlite3.DatabaseError as exc:
+        # A database that breaks mid-command (corrupt, locked past the timeout).
+        _fail(f"the state database failed: {exc}", EXIT_FAILURE)
 
-        from ingestq.cli.render import err
 
-        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        sys.exit(exc.exit_code)
+def _fail(message: str, code: int) -> NoReturn:
+    from rich.markup import escape
+
+    from ingestq.cli.render import err
+
+    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    sys.exit(code)

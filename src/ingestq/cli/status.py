@@ -60,6 +60,15 @@ def status(
         ),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many jobs.")] = 20,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DURATION",
+            show_default=False,
+            help="Only jobs that changed in this last while: 30m, 24h, 7d.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show recent jobs, or every field and the history of the jobs named.
@@ -67,7 +76,7 @@ def status(
     States: queued, processing, retrying, completed, failed, cancelled.
     Timestamps are ISO 8601 in UTC.
 
-    Example: ingestq status --state failed --limit 50
+    Example: ingestq status --state failed --since 24h
     """
     from ingestq.status import job_details, recent_jobs
 
@@ -75,7 +84,8 @@ def status(
     if job_ids:
         _detail_view(job_details(settings, job_ids), as_json)
     else:
-        _list_view(recent_jobs(settings, states=state or (), limit=limit), state, as_json)
+        found = recent_jobs(settings, states=state or (), limit=limit, since=since)
+        _list_view(found, state, as_json)
 
 
 def _detail_view(details: list[JobDetail], as_json: bool) -> None:
