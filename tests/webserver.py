@@ -118,7 +118,16 @@ def make_handler(log: Log, robots: str) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?")[0]
             with log.lock:
                 log.hits[path] = hit = log.hits.get(path, 0) + 1
-            if path.startswith("/flaky/"):  # 503, 503, then the page
+            if path == "/docs/etag.html":  # answers a conditional GET with 304
+                if self.headers.get("If-None-Match") == '"v1"':
+                    self.send(304, b"", None, {"ETag": '"v1"'})
+                else:
+                    self.send(200, ARTICLE.encode(), "text/html", {"ETag": '"v1"'})
+            elif path == "/docs/changing.txt":  # new content on every request
+                self.send(
+                    200, f"Edition {hit} of the changing notes. {TEXT}".encode(), "text/plain"
+                )
+            elif path.startswith("/flaky/"):  # 503, 503, then the page
                 if hit <= 2:
                     self.send(503, b"try later")
                 else:

@@ -102,6 +102,15 @@ class Fetcher:
             if status in _REDIRECTS and "location" in resp_headers:
                 current = urljoin(current, resp_headers["location"])
                 continue
+            if status == 304 and headers:  # our conditional GET: not modified
+                return Fetched(
+                    url=current,
+                    status=304,
+                    content_type="",
+                    charset=None,
+                    body=b"",
+                    headers=resp_headers,
+                )
             classify_status(status, reason, resp_headers)
             media, charset = _media_type(resp_headers.get("content-type", ""))
             return Fetched(

@@ -53,6 +53,7 @@ class Job:
     title: str | None = None
     final_url: str | None = None
     not_before: str | None = None
+    unchanged: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -60,6 +61,7 @@ class Job:
         data["topics"] = json.loads(data.get("topics") or "[]")
         data["options"] = json.loads(data.get("options") or "{}")
         data["progress"] = data.get("progress") or 0.0
+        data["unchanged"] = bool(data.get("unchanged"))
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,31 +79,58 @@ class NewJob:
     size_bytes: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     not_before: str | None = None
+    #: A source whose content has not changed: the job is recorded as completed at
+    #: once, having written nothing (the source keeps its current chunks).
+    unchanged: bool = False
+
+
+def _new_job(spec: NewJob, now: str) -> Job:
+    job = Job(
+        id=new_id(),
+        kind=spec.kind,
+        source=spec.source,
+        collection=spec.collection,
+        state=QUEUED,
+        queued_at=now,
+        updated_at=now,
+        content_hash=spec.content_hash,
+        size_bytes=spec.size_bytes,
+        options=dict(spec.options),
+        not_before=spec.not_before,
+    )
+    if spec.unchanged:
+        job.state, job.unchanged, job.progress = COMPLETED, True, 100.0
+        job.completed_at, job.not_before = now, None
+    return job
 
 
 def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
-    """Insert ``specs`` as queued jobs, all in one transaction."""
+    """Insert ``specs`` as jobs, all in one transaction.
+
+    Most start ``queued``; one for an unchanged source is ``completed`` at once.
+    """
     now = utcnow()
-    jobs = [
-        Job(
-            id=new_id(),
-            kind=s.kind,
-            source=s.source,
-            collection=s.collection,
-            state=QUEUED,
-            queued_at=now,
-            updated_at=now,
-            content_hash=s.content_hash,
-            size_bytes=s.size_bytes,
-            options=dict(s.options),
-            not_before=s.not_before,
-        )
-        for s in specs
-    ]
+    jobs = [_new_job(spec, now) for spec in specs]
+    columns = (
+        "id",
+        "kind",
+        "source",
+        "collection",
+        "state",
+        "queued_at",
+        "updated_at",
+        "content_hash",
+        "size_bytes",
+        "options",
+        "not_before",
+        "unchanged",
+        "vector_count",
+        "progress",
+        "completed_at",
+    )
     with transaction(conn):
         conn.executemany(
-            "INSERT INTO jobs (id, kind, source, collection, state, queued_at, updated_at,"
-            " content_hash, size_bytes, options, not_before) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})",
             [
                 (
                     j.id,
@@ -115,6 +144,10 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
                     j.size_bytes,
                     json.dumps(j.options),
                     j.not_before,
+                    int(j.unchanged),
+                    j.vector_count,
+                    j.progress,
+                    j.completed_at,
                 )
                 for j in jobs
             ],
@@ -125,6 +158,10 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
                 (j.id, now, j.source + (f" (not before {j.not_before})" if j.not_before else ""))
                 for j in jobs
             ],
+        )
+        conn.executemany(
+            "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'completed', ?)",
+            [(j.id, now, "unchanged: nothing to embed") for j in jobs if j.unchanged],
         )
     return jobs
 

@@ -12,6 +12,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ingestq import sources
 from ingestq.db import isoformat, transaction, utcnow
 from ingestq.jobs import (
     CANCELLED,
@@ -96,13 +97,16 @@ def state_of(conn: sqlite3.Connection, job_id: str) -> str | None:
 
 
 def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -> bool:
-    """Mark the attempt done. False if the job stopped being ours (cancelled meanwhile)."""
+    """Mark the attempt done and its source current; False if the job stopped being ours.
+
+    An unchanged outcome leaves the source pointing at the job whose chunks it keeps.
+    """
     now = utcnow()
     with transaction(conn):
         cur = conn.execute(
             "UPDATE jobs SET state = ?, stage = NULL, progress = 100, vector_count = ?,"
             " pages = coalesce(?, pages), content_hash = coalesce(?, content_hash),"
-            " size_bytes = coalesce(?, size_bytes), title = ?, final_url = ?,"
+            " size_bytes = coalesce(?, size_bytes), title = ?, final_url = ?, unchanged = ?,"
             f" completed_at = ?, updated_at = ?, lease_owner = NULL WHERE {_OWNED}",
             (
                 COMPLETED,
@@ -112,15 +116,35 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
                 outcome.size_bytes,
                 outcome.title,
                 outcome.final_url,
+                int(outcome.unchanged),
                 now,
                 now,
                 job.id,
                 owner,
             ),
         )
-        if cur.rowcount:
-            add_event(conn, job.id, "completed", f"{outcome.vectors} vectors")
-    return cur.rowcount > 0
+        if not cur.rowcount:
+            return False
+        add_event(
+            conn,
+            job.id,
+            "completed",
+            "unchanged: nothing to embed" if outcome.unchanged else f"{outcome.vectors} vectors",
+        )
+        if not outcome.unchanged:
+            sources.record(
+                conn,
+                sources.Source(
+                    job.collection,
+                    job.kind,
+                    job.source,
+                    outcome.content_hash or job.content_hash,
+                    job.id,
+                    outcome.etag,
+                    outcome.last_modified,
+                ),
+            )
+    return True
 
 
 def fail(conn: sqlite3.Connection, job: Job, owner: str, error: str) -> None:
@@ -181,15 +205,14 @@ def hand_back(conn: sqlite3.Connection, job: Job, owner: str, reason: str) -> bo
 def supersede(conn: sqlite3.Connection, job: Job) -> list[str]:
     """Mark older completed jobs of the same document as replaced by ``job``.
 
-    The same document is the same content for a file, the same URL for a page.
-    Their vectors are gone (the caller deleted them), so their counts go to 0.
+    The same document is the same source: a file's path, a page's URL. Their
+    vectors are gone (the caller deleted them), so their counts go to 0.
     """
-    key, value = ("source", job.source) if job.kind == "url" else ("content_hash", job.content_hash)
     with transaction(conn):
         rows = conn.execute(
-            f"SELECT id FROM jobs WHERE collection = ? AND kind = ? AND {key} = ?"
+            "SELECT id FROM jobs WHERE collection = ? AND kind = ? AND source = ?"
             " AND state = ? AND id != ? AND vector_count > 0",
-            (job.collection, job.kind, value, COMPLETED, job.id),
+            (job.collection, job.kind, job.source, COMPLETED, job.id),
         ).fetchall()
         for row in rows:
             conn.execute(

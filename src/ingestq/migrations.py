@@ -67,4 +67,29 @@ def m003_not_before(db: Any) -> None:
     db["jobs"].add_column("not_before", str)
 
 
-MIGRATIONS: list[Migration] = [m001_jobs_and_events, m002_web_fields, m003_not_before]
+def m004_sources(db: Any) -> None:
+    # A source is a document by identity (a file's path, a URL) in a collection: what
+    # its chunks currently come from, so re-ingesting it can tell unchanged from changed.
+    db["sources"].create(
+        {
+            "collection": str,
+            "kind": str,
+            "key": str,
+            "content_hash": str,
+            "job_id": str,
+            "etag": str,
+            "last_modified": str,
+            "updated_at": str,
+        },
+        pk=("collection", "kind", "key"),
+        not_null={"collection", "kind", "key", "job_id"},
+    )
+    db["jobs"].add_column("unchanged", int, not_null_default=0)
+
+
+MIGRATIONS: list[Migration] = [
+    m001_jobs_and_events,
+    m002_web_fields,
+    m003_not_before,
+    m004_sources,
+]

@@ -29,6 +29,7 @@ from ingestq.errors import (
 )
 from ingestq.jobs import Job
 from ingestq.pdf import PdfDocument, open_pdf
+from ingestq.sources import Source
 from ingestq.streams import prefetch
 from ingestq.textclean import Page
 from ingestq.vectorstore import VectorStore
@@ -85,16 +86,20 @@ class Outcome:
     size_bytes: int | None = None
     title: str | None = None
     final_url: str | None = None
+    unchanged: bool = False  # the source already holds this content: nothing was written
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass
 class Context:
-    """The worker's long-lived tools an attempt needs."""
+    """The worker's long-lived tools an attempt needs, and what it knows of the source."""
 
     settings: Settings
     embedder: Embedder
     store: VectorStore
     fetcher: Any = None  # ingestq.fetch.Fetcher, made by the worker
+    previous: Source | None = None  # the source's current version, if any
 
 
 def chunk_id(job_id: str, index: int) -> str:
@@ -121,8 +126,23 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
     from ingestq import webpage
 
     check("fetching", 0, 0)
-    got = ctx.fetcher.get(job.source)
+    prev = ctx.previous
+    headers = {}
+    if prev is not None and prev.etag:
+        headers["If-None-Match"] = prev.etag
+    if prev is not None and prev.last_modified:
+        headers["If-Modified-Since"] = prev.last_modified
+    got = ctx.fetcher.get(job.source, headers=headers)
     check.deadlines()
+    validators = {
+        "etag": got.headers.get("etag"),
+        "last_modified": got.headers.get("last-modified"),
+    }
+    if prev is not None and (got.status == 304 or _digest(got.body) == prev.content_hash):
+        # Unchanged: the chunks the source already has stay; nothing to embed.
+        return Outcome(
+            0, None, prev.content_hash, None, None, got.url, unchanged=True, **validators
+        )
     digest, size = store_bytes(ctx.settings.blobs_dir, got.body)
     job.content_hash = digest  # chunk metadata names the version it came from
     media = got.content_type or _sniff(got.body)
@@ -131,7 +151,7 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         doc = open_pdf(blob_path(ctx.settings.blobs_dir, digest))
         base["title"] = doc.title or ""
         vectors = _index_pdf(job, doc, ctx, check, base)
-        return Outcome(vectors, doc.page_count, digest, size, doc.title, got.url)
+        return Outcome(vectors, doc.page_count, digest, size, doc.title, got.url, **validators)
     if media not in webpage.HTML_TYPES | webpage.TEXT_TYPES:
         raise PermanentJobError(f"unsupported content type {media or '(none)'}")
     page = webpage.parse(got.body, media, got.charset, got.url)
@@ -148,7 +168,13 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         return base | {"section": sections[chunk.page_start - 1].heading or ""}
 
     vectors = _index(job, units, len(sections), ctx, check, meta, pages=False)
-    return Outcome(vectors, None, digest, size, page.title, got.url)
+    return Outcome(vectors, None, digest, size, page.title, got.url, **validators)
+
+
+def _digest(body: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(body).hexdigest()
 
 
 def _sniff(body: bytes) -> str:

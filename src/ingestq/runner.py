@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from ingestq import lifecycle
+from ingestq import lifecycle, sources
 from ingestq.db import connect
 from ingestq.errors import IngestqError, JobCancelled, JobError, JobInterrupted
 from ingestq.jobs import CANCELLED, Job
@@ -38,6 +38,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
         stop_at=worker.stop_deadline,
     )
     ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
+    ctx.previous = sources.get(worker.conn, job.collection, job.kind, job.source)
     try:
         with _heartbeat(worker, job):
             outcome = ingest(job, ctx, check)
@@ -45,7 +46,8 @@ def run_claimed(worker: Worker, job: Job) -> None:
         _settle_failure(worker, job, exc)
         return
     if lifecycle.complete(worker.conn, job, worker.owner, outcome):
-        _replace_older_copies(worker, job)
+        if not outcome.unchanged:
+            _replace_older_copies(worker, job)
         log.info(
             "job %s completed: %d vectors in %.1f s",
             job.id,
@@ -166,8 +168,7 @@ def _discard(worker: Worker, job: Job, cancelled: bool = False) -> None:
 
 def _replace_older_copies(worker: Worker, job: Job) -> None:
     """After a re-ingest, drop the previous copy so search sees the document once."""
-    same = {"source": job.source} if job.kind == "url" else {"content_hash": job.content_hash or ""}
-    older = {"$and": [same, {"job_id": {"$ne": job.id}}]}
+    older = {"$and": [{"source": job.source}, {"job_id": {"$ne": job.id}}]}
     try:
         coll = worker.store.collection(
             job.collection, worker.embedder.name, worker.embedder.dimension

@@ -75,6 +75,8 @@ class Submitted:
             "source": self.job.source,
             "state": self.job.state,
         }
+        if self.job.unchanged:
+            out["unchanged"] = True
         if self.duplicate_of:
             out["duplicate_of"] = self.duplicate_of
         return out
@@ -187,7 +189,7 @@ def add_paths(
                 files[path.resolve()] = None
     if not files:
         raise UsageError("nothing to add: " + ("; ".join(result.errors) or "no paths given"))
-    entries = []
+    entries: list[tuple[str | None, jobs.NewJob]] = []
     for path in files:
         try:
             digest, size = store_file(settings.blobs_dir, path)
@@ -210,8 +212,35 @@ def add_paths(
 
     if not entries:
         raise UsageError("nothing to add: " + "; ".join(result.errors))
+    if not force:
+        entries = _mark_unchanged(settings, collection, entries)
     _record(settings, result, entries, None if force else known)
     return result
+
+
+def _mark_unchanged(
+    settings: Settings, collection: str, entries: list[tuple[str | None, jobs.NewJob]]
+) -> list[tuple[str | None, jobs.NewJob]]:
+    """Files whose source already holds this very content need no work at all.
+
+    Decided here, at `add` time, by the SHA-256 alone: no worker, no model.
+    """
+    from dataclasses import replace
+
+    from ingestq import sources
+
+    conn = connect(settings.state_db)
+    try:
+        out: list[tuple[str | None, jobs.NewJob]] = []
+        for key, spec in entries:
+            current = sources.get(conn, collection, "pdf", spec.source)
+            if current and current.content_hash == spec.content_hash:
+                out.append((None, replace(spec, unchanged=True, not_before=None)))
+            else:
+                out.append((key, spec))
+        return out
+    finally:
+        conn.close()
 
 
 def read_list(path: str) -> list[str]:
@@ -263,7 +292,7 @@ def scrape_urls(
             urls[normalize_url(raw)] = None
     if not urls:
         raise UsageError("nothing to scrape: " + ("; ".join(result.errors) or "no URLs given"))
-    entries = [
+    entries: list[tuple[str | None, jobs.NewJob]] = [
         (
             url,
             jobs.NewJob(
@@ -290,31 +319,41 @@ Lookup = Callable[[sqlite3.Connection, list[str]], dict[str, jobs.Job]]
 def _record(
     settings: Settings,
     result: AddResult,
-    entries: list[tuple[str, jobs.NewJob]],
+    entries: list[tuple[str | None, jobs.NewJob]],
     known: Lookup | None,
 ) -> None:
-    """Create one job per distinct key not already live; report the rest as duplicates."""
+    """Create a job per entry, unless its key is already live: then report the duplicate.
+
+    A key of None is never a duplicate (an unchanged source's record).
+    """
     conn = connect(settings.state_db)
     try:
-        existing = known(conn, [key for key, _ in entries]) if known else {}
-        fresh: dict[str, jobs.NewJob] = {}
+        existing = known(conn, [k for k, _ in entries if k is not None]) if known else {}
+        to_create: list[jobs.NewJob] = []
+        first_new: dict[str, int] = {}
+        plan: list[tuple[int | None, jobs.Job | None]] = []  # (new job's index, or live job)
         for key, spec in entries:
-            if key not in existing and key not in fresh:
-                fresh[key] = spec
-        created = jobs.create_jobs(conn, list(fresh.values())) if fresh else []
+            if key is not None and key in existing:
+                plan.append((None, existing[key]))
+            elif key is not None and key in first_new:
+                plan.append((first_new[key], None))  # the same bytes twice in one call
+            else:
+                if key is not None:
+                    first_new[key] = len(to_create)
+                plan.append((len(to_create), None))
+                to_create.append(spec)
+        created = jobs.create_jobs(conn, to_create) if to_create else []
     finally:
         conn.close()
     # Enqueue after the jobs are committed: a crash in between leaves a queued job
     # that recovery re-enqueues, never a message without a job.
     if os.environ.get("INGESTQ_TEST_FAULT") == "after-commit":
         os._exit(3)  # test-only: simulate that crash
-    if created:
-        JobQueue(settings).enqueue((j.id for j in created), not_before=created[0].not_before)
-    by_key = dict(zip(fresh, created, strict=True))
-    for key, spec in entries:
-        job = by_key.get(key)
-        if job is not None and job.source == spec.source:
-            result.submitted.append(Submitted(job=job))
-        else:
-            dup = existing.get(key) or by_key[key]
-            result.submitted.append(Submitted(job=dup, duplicate_of=dup.id))
+    waiting = [j for j in created if j.state == jobs.QUEUED]
+    if waiting:
+        JobQueue(settings).enqueue((j.id for j in waiting), not_before=waiting[0].not_before)
+    for (index, live), (_, spec) in zip(plan, entries, strict=True):
+        job = created[index] if index is not None else live
+        assert job is not None
+        is_dup = live is not None or job.source != spec.source
+        result.submitted.append(Submitted(job=job, duplicate_of=job.id if is_dup else None))

@@ -30,6 +30,7 @@ DETAIL_FIELDS = (
     "title",
     "final_url",
     "not_before",
+    "unchanged",
     "topics",
     "content_hash",
     "size_bytes",

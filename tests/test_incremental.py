@@ -1,0 +1,103 @@
+"""Incremental re-ingest: unchanged sources cost nothing, changed ones replace their chunks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, run_cli
+from webserver import Server, serve
+
+ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with serve() as srv:
+        yield srv
+
+
+def add(*args: str) -> list[dict[str, Any]]:
+    return json.loads(run_cli("add", *args, "--json", check=True).stdout)  # type: ignore[no-any-return]
+
+
+def burst() -> None:
+    proc = run_cli("worker", "--burst", env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def job(job_id: str) -> dict[str, Any]:
+    return json.loads(run_cli("status", job_id, "--json", check=True).stdout)[0]  # type: ignore[no-any-return]
+
+
+def store_ids(home: Path, where: dict[str, Any] | None = None) -> set[str]:
+    from ingestq.vectorstore import VectorStore
+
+    store = VectorStore(home / "chroma")
+    return set(store._get("default").get(where=where, include=[])["ids"])
+
+
+@pytest.mark.e2e
+def test_an_unchanged_file_is_recognised_at_add_time(tmp_path: Path, home: Path) -> None:
+    doc = tmp_path / "manual.pdf"
+    shutil.copy(corpus(FOUR_PAGES), doc)
+    [first] = add(str(doc))
+    burst()
+    before = store_ids(home)
+    [again] = add(str(doc))
+    assert again["state"] == "completed" and again["unchanged"] is True
+    assert again["id"] != first["id"]
+    from ingestq.config import load_settings
+    from ingestq.queue import JobQueue
+
+    assert JobQueue(load_settings()).pending_job_ids() == set(), "nothing for the worker"
+    assert job(again["id"])["unchanged"] is True
+    burst()
+    assert store_ids(home) == before
+
+
+@pytest.mark.e2e
+def test_a_changed_file_replaces_exactly_its_chunks(tmp_path: Path, home: Path) -> None:
+    doc, other = tmp_path / "manual.pdf", tmp_path / "other.pdf"
+    shutil.copy(corpus(FOUR_PAGES), doc)
+    shutil.copy(corpus(TRIVIAL), other)
+    [old], [kept] = add(str(doc)), add(str(other))
+    burst()
+    kept_ids = store_ids(home, {"job_id": kept["id"]})
+    shutil.copy(corpus(MULTICOLUMN), doc)  # new content at the same path
+    [new] = add(str(doc))
+    assert new["state"] == "queued" and "unchanged" not in new
+    assert store_ids(home, {"job_id": old["id"]}), "the old version stays until the new is in"
+    burst()
+    assert store_ids(home, {"job_id": old["id"]}) == set()
+    assert store_ids(home, {"source": str(doc)}) == store_ids(home, {"job_id": new["id"]})
+    assert store_ids(home, {"job_id": kept["id"]}) == kept_ids
+    assert job(old["id"])["vector_count"] == 0
+    assert "superseded" in [e["event"] for e in job(old["id"])["events"]]
+
+
+@pytest.mark.e2e
+def test_urls_are_fetched_conditionally_and_compared(server: Server, home: Path) -> None:
+    urls = [
+        server.url("/docs/etag.html"),
+        server.url("/docs/notes.txt"),
+        server.url("/docs/changing.txt"),
+    ]
+    first = json.loads(run_cli("scrape", *urls, "--json", env=ENV, check=True).stdout)
+    burst()
+    second = json.loads(run_cli("scrape", *urls, "--json", env=ENV, check=True).stdout)
+    burst()
+    etag, notes, changing = (job(e["id"]) for e in second)
+    assert etag["unchanged"] is True  # 304 Not Modified
+    conditional = [h for _, p, h in server.log.requests if p == "/docs/etag.html"][-1]
+    assert conditional.get("If-None-Match") == '"v1"'
+    assert notes["unchanged"] is True  # no validators, same bytes
+    assert changing["unchanged"] is False and changing["vector_count"] > 0
+    assert job(first[2]["id"])["vector_count"] == 0  # replaced by the new edition
+    assert store_ids(home, {"job_id": first[0]["id"]}), "unchanged pages keep their chunks"
+    assert store_ids(home, {"source": urls[2]}) == store_ids(home, {"job_id": second[2]["id"]})
