@@ -101,3 +101,21 @@ def test_urls_are_fetched_conditionally_and_compared(server: Server, home: Path)
     assert job(first[2]["id"])["vector_count"] == 0  # replaced by the new edition
     assert store_ids(home, {"job_id": first[0]["id"]}), "unchanged pages keep their chunks"
     assert store_ids(home, {"source": urls[2]}) == store_ids(home, {"job_id": second[2]["id"]})
+
+
+@pytest.mark.e2e
+def test_a_changed_source_is_reingested_even_if_its_bytes_exist_elsewhere(
+    tmp_path: Path, home: Path
+) -> None:
+    a, b = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    shutil.copy(corpus(TRIVIAL), a)
+    shutil.copy(corpus(FOUR_PAGES), b)
+    add(str(a), str(b))
+    burst()
+    shutil.copy(corpus(TRIVIAL), b)  # b now holds a's bytes
+    [again] = add(str(b))
+    assert "duplicate_of" not in again and again["state"] == "queued"
+    burst()
+    assert store_ids(home, {"source": str(b)}) == store_ids(home, {"job_id": again["id"]})
+    [copy] = add(str(tmp_path / "a.pdf"))  # the same path, unchanged
+    assert copy["unchanged"] is True

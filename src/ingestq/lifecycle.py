@@ -131,7 +131,14 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
             "completed",
             "unchanged: nothing to embed" if outcome.unchanged else f"{outcome.vectors} vectors",
         )
-        if not outcome.unchanged:
+        if outcome.removed:
+            sources.forget(conn, job.collection, "pdf", job.source)
+            conn.execute(
+                "UPDATE jobs SET vector_count = 0 WHERE collection = ? AND source = ?"
+                " AND state = ?",
+                (job.collection, job.source, COMPLETED),
+            )
+        elif not outcome.unchanged:
             sources.record(
                 conn,
                 sources.Source(

@@ -87,6 +87,7 @@ class Outcome:
     title: str | None = None
     final_url: str | None = None
     unchanged: bool = False  # the source already holds this content: nothing was written
+    removed: bool = False  # the source's chunks were deleted (a file gone from a sync)
     etag: str | None = None
     last_modified: str | None = None
 
@@ -113,6 +114,12 @@ def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         raise ZeroDivisionError("test-only fault: a bug in the pipeline")
     if job.kind == "url":
         return _ingest_url(job, ctx, check)
+    if job.kind == "remove":
+        # A document deleted from a synced directory: its chunks go, then its source.
+        check("indexing", 0, 0)
+        coll = ctx.store.collection(job.collection, ctx.embedder.name, ctx.embedder.dimension)
+        ctx.store.delete_where(coll, {"source": job.source})
+        return Outcome(0, removed=True)
     path = blob_path(ctx.settings.blobs_dir, job.content_hash or "")
     if not job.content_hash or not path.is_file():
         raise BlobMissingError("the stored copy of the file is missing from the blob store")

@@ -46,7 +46,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
         _settle_failure(worker, job, exc)
         return
     if lifecycle.complete(worker.conn, job, worker.owner, outcome):
-        if not outcome.unchanged:
+        if not (outcome.unchanged or outcome.removed):
             _replace_older_copies(worker, job)
         log.info(
             "job %s completed: %d vectors in %.1f s",

@@ -54,3 +54,10 @@ def record(conn: sqlite3.Connection, source: Source) -> None:
             utcnow(),
         ),
     )
+
+
+def forget(conn: sqlite3.Connection, collection: str, kind: str, key: str) -> None:
+    """Drop a source whose chunks are gone (call inside the caller's transaction)."""
+    conn.execute(
+        "DELETE FROM sources WHERE collection = ? AND kind = ? AND key = ?", (collection, kind, key)
+    )

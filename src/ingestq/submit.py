@@ -169,10 +169,13 @@ def add_paths(
     force: bool = False,
     chunking: ChunkOptions | None = None,
     start_at: str | None = None,
+    by_path: bool = False,
 ) -> AddResult:
     """Validate, store and enqueue PDFs. Raises :class:`UsageError` if none is valid.
 
-    ``start_at`` (see :func:`not_before`) holds the jobs until then.
+    ``start_at`` (see :func:`not_before`) holds the jobs until then. ``by_path``
+    makes every path its own document even when its bytes exist under another
+    name (a directory sync mirrors paths).
     """
     validate_collection(collection)
     chunking = chunking or ChunkOptions()
@@ -214,7 +217,7 @@ def add_paths(
         raise UsageError("nothing to add: " + "; ".join(result.errors))
     if not force:
         entries = _mark_unchanged(settings, collection, entries)
-    _record(settings, result, entries, None if force else known)
+    record_jobs(settings, result, entries, None if force or by_path else known)
     return result
 
 
@@ -236,6 +239,10 @@ def _mark_unchanged(
             current = sources.get(conn, collection, "pdf", spec.source)
             if current and current.content_hash == spec.content_hash:
                 out.append((None, replace(spec, unchanged=True, not_before=None)))
+            elif current:
+                # A known source whose content changed is re-ingested as itself, even
+                # if the new bytes exist under another name: its old chunks must go.
+                out.append((None, spec))
             else:
                 out.append((key, spec))
         return out
@@ -309,14 +316,14 @@ def scrape_urls(
     def known(conn: sqlite3.Connection, keys: list[str]) -> dict[str, jobs.Job]:
         return jobs.find_live(conn, collection, "url", "source", keys, jobs.ACTIVE_STATES)
 
-    _record(settings, result, entries, None if force else known)
+    record_jobs(settings, result, entries, None if force else known)
     return result
 
 
 Lookup = Callable[[sqlite3.Connection, list[str]], dict[str, jobs.Job]]
 
 
-def _record(
+def record_jobs(
     settings: Settings,
     result: AddResult,
     entries: list[tuple[str | None, jobs.NewJob]],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -37,6 +38,24 @@ def add(
     force: Force = False,
     chunk_tokens: Chunking = None,
     chunk_overlap: Overlap = None,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync",
+            help="Mirror the directory: also remove the chunks of PDFs deleted from it.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="With --sync: print what would change, change nothing."),
+    ] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="With --sync: let an empty directory remove everything.",
+        ),
+    ] = False,
     delay: Delay = None,
     at: At = None,
     as_json: Json = False,
@@ -48,11 +67,27 @@ def add(
     that is already queued or ingested in the collection is not queued twice.
     A worker (`ingestq worker`) does the rest.
 
+    With --sync DIR, the collection mirrors the directory: new and changed PDFs
+    are ingested, unchanged ones skipped, and the chunks of PDFs deleted since
+    the last sync removed. A missing or empty directory removes nothing unless
+    --allow-empty is given; --dry-run only prints the plan.
+
     Exit status: 0 when every path was queued, 1 when some were not, 2 when none was.
 
     Example: ingestq add report.pdf manuals/ "papers/*.pdf"
     """
     entries = [*(paths or []), *(read_list(from_file) if from_file else [])]
+    if sync or dry_run or allow_empty:
+        _sync(
+            entries,
+            sync,
+            dry_run,
+            allow_empty,
+            collection,
+            ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
+            as_json,
+        )
+        return
     result = add_paths(
         load_settings(),
         entries,
@@ -62,3 +97,52 @@ def add(
         start_at=not_before(delay, at),
     )
     render.submitted(result, as_json)
+
+
+def _sync(
+    entries: list[str],
+    sync: bool,
+    dry_run: bool,
+    allow_empty: bool,
+    collection: str,
+    chunking: ChunkOptions,
+    as_json: bool,
+) -> None:
+    from ingestq.errors import UsageError
+    from ingestq.sync import sync_directory
+
+    if not sync:
+        raise UsageError("--dry-run and --allow-empty go with --sync")
+    if len(entries) != 1:
+        raise UsageError("--sync takes exactly one directory")
+    result = sync_directory(
+        load_settings(),
+        entries[0],
+        collection=collection,
+        dry_run=dry_run,
+        allow_empty=allow_empty,
+        chunking=chunking,
+    )
+    if as_json:
+        render.print_json(
+            {
+                "dry_run": dry_run,
+                **result.summary(),
+                "plan": {
+                    "added": result.added,
+                    "changed": result.changed,
+                    "unchanged": result.unchanged,
+                    "removed": result.removed,
+                },
+                "jobs": [s.to_dict() for s in result.submitted.submitted],
+            }
+        )
+        return
+    counts = ", ".join(f"{n} {k}" for k, n in result.summary().items())
+    render.out.print(("would sync: " if dry_run else "synced: ") + counts)
+    if dry_run:
+        for label in ("added", "changed", "removed"):
+            for path in getattr(result, label):
+                render.out.print(f"  {label:<8} {escape(path)}")
+    elif result.submitted.submitted:
+        render.submitted(result.submitted, as_json=False)
