@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,25 @@ def run_cli(
 @pytest.fixture
 def cli() -> Any:
     return run_cli
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it holds, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """A real HTTP server on 127.0.0.1 (see webserver.py), friendly and hostile pages alike."""
+    from webserver import serve  # imported here: webserver imports this module
+
+    with serve() as srv:
+        yield srv
 
 
 class WorkerProcess(subprocess.Popen[str]):

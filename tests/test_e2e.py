@@ -6,8 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from conftest import (
     TRIVIAL,
     corpus,
     run_cli,
+    wait_until,
 )
 
 pytestmark = pytest.mark.e2e
@@ -32,15 +31,6 @@ pytestmark = pytest.mark.e2e
 def jobs_by_id() -> dict[str, dict[str, Any]]:
     rows = json.loads(run_cli("status", "--json", "--limit", "1000", check=True).stdout)
     return {j["id"]: j for j in rows}
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 120, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def add_json(*paths: Path, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,12 +16,6 @@ from ingestq.fetch import USER_AGENT, Fetcher
 from ingestq.netguard import NetGuard, refusal
 from ingestq.webpage import parse
 from webserver import ARTICLE, NAV_TEXT, Server, serve
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serve() as srv:
-        yield srv
 
 
 def settings(**changes: object) -> Settings:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, run_cli
-from webserver import Server, serve
+from webserver import Server
 
 ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serve() as srv:
-        yield srv
 
 
 def add(*args: str) -> list[dict[str, Any]]:

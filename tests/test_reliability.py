@@ -11,15 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import GEOTOPO, TRIVIAL, corpus, run_cli
-from webserver import Server, serve
+from conftest import GEOTOPO, TRIVIAL, corpus, run_cli, wait_until
+from webserver import Server
 
 pytestmark = pytest.mark.e2e
 
@@ -31,24 +30,9 @@ FAST = {
 }
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serve() as srv:
-        yield srv
-
-
 def job(job_id: str) -> dict[str, Any]:
     [detail] = json.loads(run_cli("status", job_id, "--json", check=True).stdout)
     return detail  # type: ignore[no-any-return]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def submit(*args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -64,7 +48,7 @@ def ended(job_id: str) -> bool:
 def test_503_503_200_completes_on_the_third_attempt(server: Server, worker_proc: Any) -> None:
     worker_proc(env=FAST)
     [entry] = submit("scrape", server.url("/flaky/a"))
-    wait_for(lambda: ended(entry["id"]), 60, "the flaky job")
+    wait_until(lambda: ended(entry["id"]), 60, "the flaky job")
     done = job(entry["id"])
     assert (done["state"], done["attempts"]) == ("completed", 3)
     retries = [e for e in done["events"] if e["event"] == "retry_scheduled"]
@@ -87,7 +71,7 @@ def test_a_bug_is_retried_and_its_traceback_stays_in_the_log(worker_proc: Any) -
         env={**FAST, "INGESTQ_MAX_RETRIES": "1", "INGESTQ_TEST_FAULT": "bug-in-job"}
     )
     [entry] = submit("add", str(corpus(TRIVIAL)))
-    wait_for(lambda: ended(entry["id"]), 60, "the job to fail")
+    wait_until(lambda: ended(entry["id"]), 60, "the job to fail")
     failed = job(entry["id"])
     assert (failed["state"], failed["attempts"]) == ("failed", 2)
     assert failed["error"].startswith("internal error: ZeroDivisionError")
@@ -98,7 +82,7 @@ def test_a_bug_is_retried_and_its_traceback_stays_in_the_log(worker_proc: Any) -
 def test_a_second_signal_stops_at_once_and_recovery_finishes_the_job(worker_proc: Any) -> None:
     worker = worker_proc(env={**FAST, "INGESTQ_SHUTDOWN_GRACE": "300"})
     [entry] = submit("add", str(corpus(GEOTOPO)))
-    wait_for(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
+    wait_until(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
     worker.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
@@ -124,7 +108,7 @@ def test_at_schedules_and_bad_times_are_usage_errors() -> None:
 def test_retry_after_is_honoured(server: Server, worker_proc: Any) -> None:
     worker_proc(env=FAST)
     [entry] = submit("scrape", server.url("/rate-limited"))
-    wait_for(lambda: ended(entry["id"]), 60, "the rate-limited job")
+    wait_until(lambda: ended(entry["id"]), 60, "the rate-limited job")
     done = job(entry["id"])
     assert (done["state"], done["attempts"]) == ("completed", 2)
     [retry] = [e for e in done["events"] if e["event"] == "retry_scheduled"]
@@ -138,7 +122,7 @@ def test_retries_run_out_and_permanent_errors_fail_at_once(
 ) -> None:
     worker_proc(env={**FAST, "INGESTQ_MAX_RETRIES": "2"})
     broken, missing = submit("scrape", server.url("/error"), server.url("/missing"))
-    wait_for(lambda: ended(broken["id"]) and ended(missing["id"]), 60, "both jobs")
+    wait_until(lambda: ended(broken["id"]) and ended(missing["id"]), 60, "both jobs")
     assert (job(broken["id"])["state"], job(broken["id"])["attempts"]) == ("failed", 3)
     assert "HTTP 500" in job(broken["id"])["error"]
     assert (job(missing["id"])["state"], job(missing["id"])["attempts"]) == ("failed", 1)
@@ -169,9 +153,9 @@ def test_cancel_a_waiting_job(tmp_path: Path) -> None:
 def test_cancel_a_processing_job_removes_its_vectors(worker_proc: Any, home: Path) -> None:
     worker_proc(env=FAST)
     [entry] = submit("add", str(corpus(GEOTOPO)))
-    wait_for(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
+    wait_until(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
     run_cli("cancel", entry["id"], check=True)
-    wait_for(
+    wait_until(
         lambda: "vectors_removed" in [e["event"] for e in job(entry["id"])["events"]],
         60,
         "the worker to remove the vectors",
@@ -197,7 +181,7 @@ def test_a_running_worker_recovers_lost_messages(worker_proc: Any) -> None:
     worker_proc(env=FAST)
     run_cli("add", str(corpus(TRIVIAL)), env={"INGESTQ_TEST_FAULT": "after-commit"})
     [lost] = json.loads(run_cli("status", "--json", check=True).stdout)
-    wait_for(lambda: ended(lost["id"]), 60, "periodic recovery to deliver the job")
+    wait_until(lambda: ended(lost["id"]), 60, "periodic recovery to deliver the job")
     assert job(lost["id"])["state"] == "completed"
 
 
@@ -247,7 +231,7 @@ def test_four_processes_adding_while_a_worker_runs_lose_nothing(
         states = json.loads(run_cli("status", "--json", "--limit", "5000").stdout)
         return all(r["state"] == "completed" for r in states)
 
-    wait_for(all_done, 900, "the worker to finish all 1,000 jobs")
+    wait_until(all_done, 900, "the worker to finish all 1,000 jobs")
     assert worker.poll() is None
     worker.terminate()
     worker.wait(60)

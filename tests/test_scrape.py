@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import run_cli
-from webserver import NAV_TEXT, Server, serve
+from webserver import NAV_TEXT, Server
 
 SCRAPE_ENV = {
     "INGESTQ_ALLOW_PRIVATE_NETWORKS": "1",
@@ -20,12 +19,6 @@ SCRAPE_ENV = {
     "INGESTQ_READ_TIMEOUT": "1",
     "INGESTQ_MAX_DOWNLOAD_MB": "1",
 }
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serve() as srv:
-        yield srv
 
 
 def scrape(*args: str) -> subprocess.CompletedProcess[str]:
