@@ -118,6 +118,14 @@ def validate_chunking(options: ChunkOptions) -> None:
         raise UsageError("--chunk-overlap must be smaller than --chunk-tokens")
 
 
+def _checked_options(collection: str, chunking: ChunkOptions | None) -> ChunkOptions:
+    """Validate what every submission shares; the chunking options to use."""
+    validate_collection(collection)
+    chunking = chunking or ChunkOptions()
+    validate_chunking(chunking)
+    return chunking
+
+
 def expand(raw: str) -> Iterator[tuple[Path | None, str]]:
     """Yield ``(path, "")`` per candidate file of ``raw``, or ``(None, error)``."""
     path = Path(raw).expanduser()
@@ -177,9 +185,7 @@ def add_paths(
     makes every path its own document even when its bytes exist under another
     name (a directory sync mirrors paths).
     """
-    validate_collection(collection)
-    chunking = chunking or ChunkOptions()
-    validate_chunking(chunking)
+    chunking = _checked_options(collection, chunking)
     result = AddResult()
     files: dict[Path, None] = {}  # ordered set: the same file named twice is one entry
     for raw in raw_paths:
@@ -287,9 +293,7 @@ def scrape_urls(
     A URL already waiting or in progress in the collection is not queued twice;
     one that completed before is queued again (the page may have changed).
     """
-    validate_collection(collection)
-    chunking = chunking or ChunkOptions()
-    validate_chunking(chunking)
+    chunking = _checked_options(collection, chunking)
     result = AddResult()
     urls: dict[str, None] = {}
     for raw in raw_urls:

@@ -77,23 +77,16 @@ def add(
     Example: ingestq add report.pdf manuals/ "papers/*.pdf"
     """
     entries = [*(paths or []), *(read_list(from_file) if from_file else [])]
+    chunking = ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap)
     if sync or dry_run or allow_empty:
-        _sync(
-            entries,
-            sync,
-            dry_run,
-            allow_empty,
-            collection,
-            ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
-            as_json,
-        )
+        _sync(entries, sync, dry_run, allow_empty, collection, chunking, as_json)
         return
     result = add_paths(
         load_settings(),
         entries,
         collection=collection,
         force=force,
-        chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
+        chunking=chunking,
         start_at=not_before(delay, at),
     )
     render.submitted(result, as_json)
