@@ -106,9 +106,42 @@ def test_chunks_know_their_pages_and_keep_original_text(embedder: Any) -> None:
             assert any(part in p for p in pages[chunk.page_start - 1 : chunk.page_end])
         for n in range(chunk.page_start, chunk.page_end + 1):
             assert f"Wort{n}x" in chunk.text
-    spanning = [c for c in chunks if c.page_start != c.page_end]
-    assert spanning, "with pages longer than half a chunk some chunk must span two pages"
+    assert [c.index for c in chunks] == list(range(len(chunks)))
     assert "Naïve" in chunks[0].text
+
+
+def test_long_pages_keep_their_chunks_and_short_pages_run_on(embedder: Any) -> None:
+    long_page = " ".join(f"long{i}" for i in range(400))
+    pages = ["Title page", "A short preface.", long_page, long_page, "The end."]
+    chunks = chunk_pages(embedder, pages, tokens=100, overlap=10)
+    # The title and preface (far under a quarter chunk) join the first long page.
+    assert chunks[0].page_start == 1 and chunks[0].page_end == 3
+    assert chunks[0].text.startswith("Title page\nA short preface.\nlong0 ")
+    # A page that was cut ends its own last chunk: the next page starts afresh.
+    page3 = [c for c in chunks if c.page_start == 3]
+    page4 = [c for c in chunks if c.page_start == 4]
+    assert all(c.page_end == 3 for c in page3[1:])
+    assert page4[0].text.startswith("long0 ") and page4[-1].page_end == 4
+    assert (chunks[-1].page_start, chunks[-1].text) == (5, "The end.")
+
+
+def test_an_edit_on_one_page_leaves_other_pages_chunks_alone(embedder: Any) -> None:
+    def page(n: int) -> str:
+        return " ".join(f"p{n}w{i}" for i in range(150 + 37 * n))
+
+    before = [page(n) for n in range(1, 9)]
+    after = list(before)
+    after[3] = after[3].replace("p4w20 ", "p4w20 an inserted clause of several words ")
+    old = chunk_pages(embedder, before, tokens=120)
+    new = chunk_pages(embedder, after, tokens=120)
+    assert len(old) > 16
+    changed = {c.text for c in new} - {c.text for c in old}
+    assert changed, "the edit must show in some chunk"
+    for chunk in new:
+        if chunk.text in changed:
+            assert chunk.page_start <= 4 <= chunk.page_end
+    untouched = [c for c in old if not c.page_start <= 4 <= c.page_end]
+    assert {c.text for c in untouched} <= {c.text for c in new}
 
 
 def test_a_word_longer_than_a_chunk_is_split_not_dropped(embedder: Any) -> None:

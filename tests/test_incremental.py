@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, run_cli
+from conftest import FOUR_PAGES, GEOTOPO, MULTICOLUMN, TRIVIAL, corpus, run_cli
 from webserver import Server
 
 ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
@@ -112,3 +112,44 @@ def test_a_changed_source_is_reingested_even_if_its_bytes_exist_elsewhere(
     assert store_ids(home, {"source": str(b)}) == store_ids(home, {"job_id": again["id"]})
     [copy] = add(str(tmp_path / "a.pdf"))  # the same path, unchanged
     assert copy["unchanged"] is True
+
+
+def replace_page(src: Path, dest: Path, number: int, donor: Path) -> None:
+    """Write ``src`` to ``dest`` with page ``number`` (1-based) swapped for ``donor``'s first."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=src)
+    writer.insert_page(PdfReader(donor).pages[0], number - 1)
+    writer.remove_page(number)
+    with dest.open("wb") as out:
+        writer.write(out)
+
+
+@pytest.mark.e2e
+def test_editing_one_page_re_embeds_only_the_chunks_around_it(tmp_path: Path, home: Path) -> None:
+    # GeoTopo has 117 pages and about 300 chunks: several embedding batches,
+    # so reuse must work across batches, not only within one.
+    doc = tmp_path / "geotopo.pdf"
+    shutil.copy(corpus(GEOTOPO), doc)
+    [first] = add(str(doc))
+    burst()
+    before = job(first["id"])
+    assert before["state"] == "completed"
+    assert before["reused"] == 0 and before["embedded"] == before["vector_count"] > 250
+    replace_page(corpus(GEOTOPO), doc, 60, corpus(MULTICOLUMN))
+    [second] = add(str(doc))
+    burst()
+    after = job(second["id"])
+    assert after["state"] == "completed"
+    assert after["reused"] + after["embedded"] == after["vector_count"]
+    # The new page alone is about 6 chunks; a few more change on the pages
+    # whose running-header vote the swapped page took part in. Nothing else.
+    assert 1 <= after["embedded"] <= 0.05 * after["vector_count"], after
+    assert after["reused"] >= 0.95 * after["vector_count"]
+    assert "reused" in after["events"][-1]["message"]
+    # The store holds exactly the new version, and the new page is searchable.
+    assert store_ids(home, {"source": str(doc)}) == store_ids(home, {"job_id": second["id"]})
+    assert len(store_ids(home)) == after["vector_count"]
+    query = "Two-Column Document with Lorem Ipsum"
+    hits = json.loads(run_cli("search", query, "--json", check=True).stdout)
+    assert any(h["job_id"] == second["id"] and h["page"] == 60 for h in hits)

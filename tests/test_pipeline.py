@@ -65,8 +65,11 @@ def test_running_a_job_again_never_duplicates_vectors(embedder: Any) -> None:
     conn = connect(load_settings().state_db)
     conn.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (sub.job.id,))
     worker.execute(sub.job.id)
-    assert job(sub.job.id).state == "completed"
-    assert len(stored(worker, sub.job.id)["ids"]) == first == job(sub.job.id).vector_count
+    again = job(sub.job.id)
+    assert again.state == "completed"
+    assert len(stored(worker, sub.job.id)["ids"]) == first == again.vector_count
+    # The second attempt found the first one's vectors and embedded nothing.
+    assert (again.reused, again.embedded) == (first, 0)
     # A delivery of a completed job is skipped.
     worker.execute(sub.job.id)
     assert job(sub.job.id).attempts == 2

@@ -5,6 +5,13 @@ special tokens included, and silently drops the rest. So chunks are sized with
 the model's own tokenizer, and cut only between words: a cut inside a word
 could re-tokenize into more pieces than it counted as. Each chunk keeps the
 original text (not decoded tokens) and the pages it spans.
+
+Chunks resynchronise at page breaks, so an edit stays local. A page long
+enough to have been cut keeps its tail to itself (the tail still overlaps the
+chunk before it), and so does any chunk that has reached a quarter of the
+size; only short pages (a title page, a heading) run on into the next one.
+Without that, one word added on page 5 would shift every later cut, and a
+re-ingest could reuse none of the vectors after it (see ``pipeline``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ from ingestq.textclean import Page
 
 #: Default overlap between neighbouring chunks, as a share of the chunk size.
 OVERLAP_SHARE = 0.125
+
+#: A chunk at least this share of the size ends at a page break.
+PAGE_BREAK_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class TokenChunker:
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.overlap = overlap
+        self.break_at = max(1, round(max_tokens * PAGE_BREAK_SHARE))
 
     def _words(self, page: Page) -> Iterator[_Word]:
         enc = self.tokenizer(page.text, add_special_tokens=False, return_offsets_mapping=True)
@@ -86,11 +97,21 @@ class TokenChunker:
         window: deque[_Word] = deque()
         tokens = 0
         index = 0
+        cut_on_page = False
         for page in pages:
+            if window and (cut_on_page or tokens >= self.break_at):
+                # No overlap across the break: the next page starts afresh,
+                # exactly as it did in the previous version of the document.
+                yield self._emit(index, window)
+                index += 1
+                window.clear()
+                tokens = 0
+            cut_on_page = False
             for word in self._words(page):
                 if tokens + word.tokens > self.max_tokens and window:
                     yield self._emit(index, window)
                     index += 1
+                    cut_on_page = True
                     tokens = self._keep_overlap(window, room=self.max_tokens - word.tokens)
                 window.append(word)
                 tokens += word.tokens

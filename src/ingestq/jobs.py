@@ -54,6 +54,8 @@ class Job:
     final_url: str | None = None
     not_before: str | None = None
     unchanged: bool = False
+    reused: int = 0  # chunks whose stored vector was reused
+    embedded: int = 0  # chunks the model had to embed
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:

@@ -107,6 +107,7 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
             "UPDATE jobs SET state = ?, stage = NULL, progress = 100, vector_count = ?,"
             " pages = coalesce(?, pages), content_hash = coalesce(?, content_hash),"
             " size_bytes = coalesce(?, size_bytes), title = ?, final_url = ?, unchanged = ?,"
+            " reused = ?, embedded = ?,"
             f" completed_at = ?, updated_at = ?, lease_owner = NULL WHERE {_OWNED}",
             (
                 COMPLETED,
@@ -117,6 +118,8 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
                 outcome.title,
                 outcome.final_url,
                 int(outcome.unchanged),
+                outcome.reused,
+                outcome.vectors - outcome.reused,
                 now,
                 now,
                 job.id,
@@ -129,7 +132,7 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
             conn,
             job.id,
             "completed",
-            "unchanged: nothing to embed" if outcome.unchanged else f"{outcome.vectors} vectors",
+            _summary(outcome),
         )
         if outcome.removed:
             sources.forget(conn, job.collection, "pdf", job.source)
@@ -152,6 +155,17 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
                 ),
             )
     return True
+
+
+def _summary(outcome: Outcome) -> str:
+    if outcome.unchanged:
+        return "unchanged: nothing to embed"
+    if outcome.reused:
+        return (
+            f"{outcome.vectors} vectors: {outcome.vectors - outcome.reused} embedded,"
+            f" {outcome.reused} reused"
+        )
+    return f"{outcome.vectors} vectors"
 
 
 def fail(conn: sqlite3.Connection, job: Job, owner: str, error: str) -> None:

@@ -87,9 +87,17 @@ def m004_sources(db: Any) -> None:
     db["jobs"].add_column("unchanged", int, not_null_default=0)
 
 
+def m005_chunk_reuse(db: Any) -> None:
+    # A re-ingest reuses the stored vectors of chunks whose text it has seen:
+    # how many it reused and how many it had to embed.
+    db["jobs"].add_column("reused", int, not_null_default=0)
+    db["jobs"].add_column("embedded", int, not_null_default=0)
+
+
 MIGRATIONS: list[Migration] = [
     m001_jobs_and_events,
     m002_web_fields,
     m003_not_before,
     m004_sources,
+    m005_chunk_reuse,
 ]

@@ -32,7 +32,7 @@ from ingestq.pdf import PdfDocument, open_pdf
 from ingestq.sources import Source
 from ingestq.streams import prefetch
 from ingestq.textclean import Page
-from ingestq.vectorstore import VectorStore
+from ingestq.vectorstore import VectorStore, text_key
 
 #: Progress goes to the state database at most this often, except on stage changes.
 REPORT_EVERY_S = 0.5
@@ -86,6 +86,7 @@ class Outcome:
     size_bytes: int | None = None
     title: str | None = None
     final_url: str | None = None
+    reused: int = 0  # chunks whose stored vector was reused, not embedded again
     unchanged: bool = False  # the source already holds this content: nothing was written
     removed: bool = False  # the source's chunks were deleted (a file gone from a sync)
     etag: str | None = None
@@ -124,9 +125,8 @@ def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
     if not job.content_hash or not path.is_file():
         raise BlobMissingError("the stored copy of the file is missing from the blob store")
     doc = open_pdf(path)
-    return Outcome(
-        vectors=_index_pdf(job, doc, ctx, check, {}), pages=doc.page_count, title=doc.title
-    )
+    done = _index_pdf(job, doc, ctx, check, {})
+    return Outcome(done.vectors, doc.page_count, title=doc.title, reused=done.reused)
 
 
 def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
@@ -157,8 +157,17 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
     if media == "application/pdf":
         doc = open_pdf(blob_path(ctx.settings.blobs_dir, digest))
         base["title"] = doc.title or ""
-        vectors = _index_pdf(job, doc, ctx, check, base)
-        return Outcome(vectors, doc.page_count, digest, size, doc.title, got.url, **validators)
+        done = _index_pdf(job, doc, ctx, check, base)
+        return Outcome(
+            done.vectors,
+            doc.page_count,
+            digest,
+            size,
+            doc.title,
+            got.url,
+            done.reused,
+            **validators,
+        )
     if media not in webpage.HTML_TYPES | webpage.TEXT_TYPES:
         raise PermanentJobError(f"unsupported content type {media or '(none)'}")
     page = webpage.parse(got.body, media, got.charset, got.url)
@@ -174,8 +183,8 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
     def meta(chunk: Chunk) -> dict[str, Any]:
         return base | {"section": sections[chunk.page_start - 1].heading or ""}
 
-    vectors = _index(job, units, len(sections), ctx, check, meta, pages=False)
-    return Outcome(vectors, None, digest, size, page.title, got.url, **validators)
+    done = _index(job, units, len(sections), ctx, check, meta, pages=False)
+    return Outcome(done.vectors, None, digest, size, page.title, got.url, done.reused, **validators)
 
 
 def _digest(body: bytes) -> str:
@@ -195,7 +204,7 @@ def _sniff(body: bytes) -> str:
 
 def _index_pdf(
     job: Job, doc: PdfDocument, ctx: Context, check: Checkpoint, base: dict[str, Any]
-) -> int:
+) -> Indexed:
     def pages() -> Iterator[Page]:
         # Runs in the prefetch thread: it may only check deadlines, not write
         # to the state database (that connection belongs to the worker thread).
@@ -203,12 +212,20 @@ def _index_pdf(
             check.deadlines()
             yield page
 
-    vectors = _index(job, pages(), doc.page_count, ctx, check, lambda c: base, pages=True)
-    if vectors == 0:
+    done = _index(job, pages(), doc.page_count, ctx, check, lambda c: base, pages=True)
+    if done.vectors == 0:
         raise NoTextError(
             "the PDF has no extractable text (image-only or scanned?); OCR is not supported"
         )
-    return vectors
+    return done
+
+
+@dataclass
+class Indexed:
+    """What writing a document's chunks came to."""
+
+    vectors: int = 0
+    reused: int = 0  # chunks whose vector came from the source's previous version
 
 
 def _index(
@@ -220,28 +237,56 @@ def _index(
     extra: Callable[[Chunk], dict[str, Any]],
     *,
     pages: bool,
-) -> int:
-    """Chunk, embed and write ``units`` (pages or sections); return the vector count."""
+) -> Indexed:
+    """Chunk, embed and write ``units`` (pages or sections)."""
     embedder, store = ctx.embedder, ctx.store
     coll = store.collection(job.collection, embedder.name, embedder.dimension)
-    # A previous attempt may have died half way: start from a clean slate.
+    known = store.vectors_by_text(coll, _reusable(job, ctx))
+    # A previous attempt may have died half way: start from a clean slate
+    # (its vectors are in ``known``, so the work it did is not lost).
     store.delete_where(coll, {"job_id": job.id})
     chunker = embedder.chunker(job.options.get("chunk_tokens"), job.options.get("chunk_overlap"))
     batch_size = ctx.settings.embed_batch_size
     chunks = prefetch(chunker.chunks(units), ahead=2 * batch_size)
     check("parsing", 0, 0, total if pages else None)
-    vectors = 0
+    done = Indexed()
     while batch := list(islice(chunks, batch_size)):
-        done = 99 * batch[-1].page_end / max(total, 1)
-        check("embedding", done, vectors)
-        matrix = embedder.encode([c.text for c in batch], batch_size)
-        check("indexing", done, vectors)
+        progress = 99 * batch[-1].page_end / max(total, 1)
+        check("embedding", progress, done.vectors)
+        texts = [c.text for c in batch]
+        matrix, reused = _vectors(texts, known, embedder, batch_size)
+        check("indexing", progress, done.vectors)
         metas = [_metadata(job, c, pages) | extra(c) for c in batch]
-        store.add(
-            coll, [chunk_id(job.id, c.index) for c in batch], matrix, [c.text for c in batch], metas
-        )
-        vectors += len(batch)
-    return vectors
+        store.add(coll, [chunk_id(job.id, c.index) for c in batch], matrix, texts, metas)
+        done.vectors += len(batch)
+        done.reused += reused
+    return done
+
+
+def _reusable(job: Job, ctx: Context) -> list[str]:
+    """Jobs whose stored vectors this attempt may reuse: the source's current
+    version and an earlier attempt of this very job."""
+    prev = ctx.previous
+    return [job.id] if prev is None or prev.job_id == job.id else [job.id, prev.job_id]
+
+
+def _vectors(
+    texts: list[str], known: dict[str, Any], embedder: Embedder, batch_size: int
+) -> tuple[Any, int]:
+    """One vector per text, reusing ``known`` ones; return them and how many were reused."""
+    import numpy as np
+
+    # The same text always embeds to the same vector, wherever the chunk sits;
+    # keyed by text alone, so no volatile metadata can make a chunk look new.
+    found = [known.get(text_key(t)) for t in texts]
+    todo = [i for i, vector in enumerate(found) if vector is None]
+    matrix = np.empty((len(texts), embedder.dimension), dtype=np.float32)
+    if todo:
+        matrix[todo] = embedder.encode([texts[i] for i in todo], batch_size)
+    for i, vector in enumerate(found):
+        if vector is not None:
+            matrix[i] = vector
+    return matrix, len(texts) - len(todo)
 
 
 def _metadata(job: Job, chunk: Chunk, pages: bool) -> dict[str, Any]:

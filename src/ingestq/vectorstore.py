@@ -8,6 +8,7 @@ without internet that fails, and elsewhere it would silently mix two models.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -100,6 +101,28 @@ class VectorStore:
                 metadatas=list(metadatas[start:end]),
             )
 
+    def vectors_by_text(self, coll: Any, job_ids: Sequence[str]) -> dict[str, Any]:
+        """The stored vector of every chunk of ``job_ids``, keyed by :func:`text_key`.
+
+        Read page by page, so a 1,000-page document's vectors come back in
+        batches Chroma is comfortable with.
+        """
+        found: dict[str, Any] = {}
+        where = {"job_id": {"$in": list(job_ids)}}
+        offset = 0
+        while True:
+            got = coll.get(
+                where=where,
+                include=["documents", "embeddings"],
+                limit=self.max_batch,
+                offset=offset,
+            )
+            for text, vector in zip(got["documents"], got["embeddings"], strict=True):
+                found[text_key(text or "")] = vector
+            if len(got["ids"]) < self.max_batch:
+                return found
+            offset += self.max_batch
+
     def delete_where(self, coll: Any, where: dict[str, Any]) -> None:
         coll.delete(where=where)
 
@@ -130,6 +153,11 @@ class VectorStore:
                 )
             )
         return hits
+
+
+def text_key(text: str) -> str:
+    """What identifies a chunk's vector: its exact text (the model sees nothing else)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _int(value: object) -> int | None:

@@ -31,6 +31,8 @@ DETAIL_FIELDS = (
     "final_url",
     "not_before",
     "unchanged",
+    "reused",
+    "embedded",
     "topics",
     "content_hash",
     "size_bytes",
