@@ -35,6 +35,9 @@ def store_file(blobs_dir: Path, source: Path) -> tuple[str, int]:
         final = blob_path(blobs_dir, digest)
         if final.exists():
             os.unlink(tmp_name)
+            # Fresh again: ``prune`` must not take it for an old orphan while
+            # the job that names it is being committed.
+            os.utime(final)
         else:
             final.parent.mkdir(exist_ok=True)
             # Atomic: a reader sees the whole blob or none of it.

@@ -14,6 +14,7 @@ from ingestq.cli import (  # noqa: F401 - importing registers the commands
     add,
     control,
     extract,
+    prune,
     scrape,
     search,
     status,
