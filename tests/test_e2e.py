@@ -61,9 +61,14 @@ def test_add_burst_status_search(home: Path) -> None:
     ids = {Path(e["source"]).name: e["id"] for e in submitted}
     assert len(ids) == len(names)
 
-    burst = run_cli("worker", "--burst", timeout=300)
-    assert burst.returncode == 0, burst.stderr
+    burst = run_cli("worker", "--burst", "--json", timeout=300)
+    assert burst.returncode == 0, burst.stderr  # failed jobs don't fail the worker
     assert "Traceback" not in burst.stderr
+    summary = json.loads(burst.stdout)
+    assert summary["counts"] == {"completed": 4, "failed": 3}
+    assert {j["id"] for j in summary["jobs"]} == set(ids.values())
+    logged = [json.loads(line) for line in burst.stderr.splitlines()]
+    assert any("worker starting" in line["message"] for line in logged)
 
     jobs = jobs_by_id()
     for name, state in names.items():

@@ -22,6 +22,7 @@ def add(*args: str) -> list[dict[str, Any]]:
 def burst() -> None:
     proc = run_cli("worker", "--burst", env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    assert "burst done: " in proc.stderr
 
 
 def job(job_id: str) -> dict[str, Any]:

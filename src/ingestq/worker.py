@@ -26,6 +26,7 @@ from ingestq.config import Settings
 from ingestq.db import connect
 from ingestq.errors import Interrupted, WorkerRunningError
 from ingestq.ids import new_id
+from ingestq.jobs import Job, get_job
 from ingestq.queue import JobQueue
 from ingestq.recovery import recover
 
@@ -74,6 +75,9 @@ class Worker:
         self.store: Any = None
         self.fetcher: Any = None
         self._stop_at: float | None = None
+        # A burst records the jobs it claims, to report them; a long-running
+        # worker does not, or the list would grow for as long as it runs.
+        self.ran: list[str] | None = None
         self.queue.huey.on_startup()(self.load)
 
     # -- resources -------------------------------------------------------------
@@ -129,6 +133,8 @@ class Worker:
         if job is None:
             log.info("job %s is not waiting; skipping this delivery", job_id)
             return
+        if self.ran is not None:
+            self.ran.append(job.id)
         try:
             run_claimed(self, job)
         except Exception:
@@ -176,6 +182,7 @@ class Worker:
 
     def _run_burst(self) -> int:
         handled = 0
+        self.ran = []
         with _signals(self):
             while not self.stopping:
                 for task in self.queue.huey.read_schedule():
@@ -265,11 +272,28 @@ def _consumer_class() -> Any:
     return IngestqConsumer
 
 
-def run_worker(settings: Settings, options: WorkerOptions) -> int:
-    """Take the home's worker lock and run; return how many deliveries a burst handled."""
+@dataclass
+class WorkerRun:
+    """What a worker did before it stopped: the jobs it ran, as they ended up."""
+
+    deliveries: int
+    jobs: list[Job]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for job in self.jobs:
+            out[job.state] = out.get(job.state, 0) + 1
+        return out
+
+
+def run_worker(settings: Settings, options: WorkerOptions) -> WorkerRun:
+    """Take the home's worker lock and run until stopped (or, in a burst, drained)."""
     if options.concurrency < 1:
         from ingestq.errors import UsageError
 
         raise UsageError("--concurrency must be at least 1")
     with worker_lock(settings):
-        return Worker(settings).run(options)
+        worker = Worker(settings)
+        deliveries = worker.run(options)
+        ran = list(dict.fromkeys(worker.ran or []))  # a retried job ran twice: report it once
+        return WorkerRun(deliveries, [get_job(worker.conn, job_id) for job_id in ran])
