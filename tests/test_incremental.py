@@ -98,6 +98,21 @@ def test_urls_are_fetched_conditionally_and_compared(server: Server, home: Path)
 
 
 @pytest.mark.e2e
+def test_a_scrape_that_finds_nothing_keeps_the_chunks_it_had(server: Server, home: Path) -> None:
+    url = server.url("/docs/vanishing.html")
+    [first] = json.loads(run_cli("scrape", url, "--json", env=ENV, check=True).stdout)
+    burst()
+    kept = store_ids(home, {"job_id": first["id"]})
+    assert kept
+    [second] = json.loads(run_cli("scrape", url, "--json", env=ENV, check=True).stdout)
+    burst()
+    failed = job(second["id"])
+    assert failed["state"] == "failed" and "no text" in failed["error"]
+    assert store_ids(home, {"source": url}) == kept, "an empty page deletes nothing"
+    assert job(first["id"])["vector_count"] == len(kept)
+
+
+@pytest.mark.e2e
 def test_a_changed_source_is_reingested_even_if_its_bytes_exist_elsewhere(
     tmp_path: Path, home: Path
 ) -> None:

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BROKEN, ENCRYPTED, FOUR_PAGES, GEOTOPO, IMAGE_ONLY, TRIVIAL, corpus
+from conftest import (
+    BROKEN,
+    ENCRYPTED,
+    FOUR_PAGES,
+    GEOTOPO,
+    GOOGLE_DOC,
+    IMAGE_ONLY,
+    MULTICOLUMN,
+    TRIVIAL,
+    corpus,
+)
 from ingestq.errors import EncryptedPDFError, UnreadablePDFError
 from ingestq.pdf import open_pdf
 
@@ -55,3 +65,32 @@ def test_pdf_encrypted_with_an_empty_user_password_opens(tmp_path: Path, algorit
     assert PdfReader(target).is_encrypted
     pages = list(open_pdf(target).pages())
     assert "Lorem ipsum" in pages[0].text
+
+
+def _zen() -> str:
+    import codecs
+    import this
+
+    return " ".join(codecs.decode(this.s, "rot13").split())
+
+
+def test_the_zen_of_python_comes_out_word_for_word() -> None:
+    # google-doc-document.pdf prints `import this`: a ground truth we can check.
+    text = " ".join(" ".join(p.text for p in open_pdf(corpus(GOOGLE_DOC)).pages()).split())
+    assert _zen()[_zen().index("Beautiful") :] in text
+
+
+def test_soft_hyphens_rejoin_words_and_maths_survives() -> None:
+    text = " ".join(p.text for p in open_pdf(corpus(MULTICOLUMN)).pages())
+    assert "consectetuer adipiscing elit" in text and "adip iscing" not in text
+    geotopo = " ".join(p.text for p in open_pdf(corpus(GEOTOPO)).pages())
+    # PDFium maps TeX's maths fonts to Unicode; pypdf without fontTools does not.
+    assert {"∩", "⇒", "∅", "⊆", "→"} <= set(geotopo)
+
+
+def test_pypdf_extracts_when_pdfium_cannot(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingestq.pdf
+
+    monkeypatch.setattr(ingestq.pdf, "_open_pdfium", lambda path: None)
+    text = " ".join(" ".join(p.text for p in open_pdf(corpus(GOOGLE_DOC)).pages()).split())
+    assert "Explicit is better than implicit." in text

@@ -21,7 +21,7 @@ from ingestq.worker import Worker, WorkerOptions
 
 def run_burst(embedder: Any) -> Worker:
     worker = Worker(load_settings())
-    worker.embedder = embedder  # share the session's model instead of loading it again
+    worker.tools.embedder = embedder  # share the session's model instead of loading it again
     worker.run(WorkerOptions(burst=True))
     return worker
 
@@ -31,7 +31,8 @@ def job(job_id: str) -> jobs.Job:
 
 
 def stored(worker: Worker, job_id: str, collection: str = "default") -> dict[str, Any]:
-    coll = worker.store.collection(collection, worker.embedder.name, worker.embedder.dimension)
+    tools = worker.tools
+    coll = tools.store.collection(collection, tools.embedder.name, tools.embedder.dimension)
     return coll.get(where={"job_id": job_id}, include=["metadatas", "documents"])  # type: ignore[no-any-return]
 
 

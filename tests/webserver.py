@@ -127,6 +127,8 @@ def make_handler(log: Log, robots: str) -> type[BaseHTTPRequestHandler]:
                 self.send(
                     200, f"Edition {hit} of the changing notes. {TEXT}".encode(), "text/plain"
                 )
+            elif path == "/docs/vanishing.html":  # the article once, then a page with no text
+                self.send(200, ARTICLE.encode() if hit == 1 else EMPTY, "text/html")
             elif path.startswith("/flaky/"):  # 503, 503, then the page
                 if hit <= 2:
                     self.send(503, b"try later")

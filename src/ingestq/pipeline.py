@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestq.blobs import blob_path, store_bytes
 from ingestq.chunking import Chunk
@@ -29,10 +29,14 @@ from ingestq.errors import (
 )
 from ingestq.jobs import Job
 from ingestq.pdf import PdfDocument, open_pdf
+from ingestq.resources import Resources
 from ingestq.sources import Source
 from ingestq.streams import prefetch
 from ingestq.textclean import Page
 from ingestq.vectorstore import VectorStore, text_key
+
+if TYPE_CHECKING:
+    from ingestq.fetch import Fetcher
 
 #: Progress goes to the state database at most this often, except on stage changes.
 REPORT_EVERY_S = 0.5
@@ -98,10 +102,20 @@ class Context:
     """The worker's long-lived tools an attempt needs, and what it knows of the source."""
 
     settings: Settings
-    embedder: Embedder
-    store: VectorStore
-    fetcher: Any = None  # ingestq.fetch.Fetcher, made by the worker
+    tools: Resources  # loaded on first use: an unchanged page never needs the model
     previous: Source | None = None  # the source's current version, if any
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.tools.embedder
+
+    @property
+    def store(self) -> VectorStore:
+        return self.tools.store
+
+    @property
+    def fetcher(self) -> Fetcher:
+        return self.tools.fetcher
 
 
 def chunk_id(job_id: str, index: int) -> str:
@@ -130,8 +144,6 @@ def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
 
 
 def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
-    from ingestq import webpage
-
     check("fetching", 0, 0)
     prev = ctx.previous
     headers = {}
@@ -141,39 +153,41 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         headers["If-Modified-Since"] = prev.last_modified
     got = ctx.fetcher.get(job.source, headers=headers)
     check.deadlines()
-    validators = {
-        "etag": got.headers.get("etag"),
-        "last_modified": got.headers.get("last-modified"),
-    }
+    fetched = Outcome(
+        0,
+        final_url=got.url,
+        etag=got.headers.get("etag"),
+        last_modified=got.headers.get("last-modified"),
+    )
     if prev is not None and (got.status == 304 or _digest(got.body) == prev.content_hash):
         # Unchanged: the chunks the source already has stay; nothing to embed.
-        return Outcome(
-            0, None, prev.content_hash, None, None, got.url, unchanged=True, **validators
-        )
+        return replace(fetched, content_hash=prev.content_hash, unchanged=True)
     digest, size = store_bytes(ctx.settings.blobs_dir, got.body)
     job.content_hash = digest  # chunk metadata names the version it came from
+    fetched = replace(fetched, content_hash=digest, size_bytes=size)
     media = got.content_type or _sniff(got.body)
-    base = {"final_url": got.url}
     if media == "application/pdf":
         doc = open_pdf(blob_path(ctx.settings.blobs_dir, digest))
-        base["title"] = doc.title or ""
+        base = {"final_url": got.url, "title": doc.title or ""}
         done = _index_pdf(job, doc, ctx, check, base)
-        return Outcome(
-            done.vectors,
-            doc.page_count,
-            digest,
-            size,
-            doc.title,
-            got.url,
-            done.reused,
-            **validators,
+        return replace(
+            fetched, vectors=done.vectors, reused=done.reused, pages=doc.page_count, title=doc.title
         )
+    return _index_webpage(job, got, media, ctx, check, fetched)
+
+
+def _index_webpage(
+    job: Job, got: Any, media: str, ctx: Context, check: Checkpoint, fetched: Outcome
+) -> Outcome:
+    # Imported here: trafilatura and lxml cost a second, and only pages need them.
+    from ingestq import webpage
+
     if media not in webpage.HTML_TYPES | webpage.TEXT_TYPES:
         raise PermanentJobError(f"unsupported content type {media or '(none)'}")
     page = webpage.parse(got.body, media, got.charset, got.url)
     if not any(s.text for s in page.sections):
         raise NoTextError("the page has no text")
-    base["title"] = page.title or ""
+    base = {"final_url": got.url, "title": page.title or ""}
     sections = page.sections
     units = (
         Page(i + 1, f"{s.heading}\n{s.text}" if s.heading else s.text)
@@ -184,7 +198,7 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         return base | {"section": sections[chunk.page_start - 1].heading or ""}
 
     done = _index(job, units, len(sections), ctx, check, meta, pages=False)
-    return Outcome(done.vectors, None, digest, size, page.title, got.url, done.reused, **validators)
+    return replace(fetched, vectors=done.vectors, reused=done.reused, title=page.title)
 
 
 def _digest(body: bytes) -> str:

@@ -37,7 +37,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
         timeout_s=worker.settings.job_timeout_s,
         stop_at=worker.stop_deadline,
     )
-    ctx = Context(worker.settings, worker.embedder, worker.store, worker.fetcher)
+    ctx = Context(worker.settings, worker.tools)
     ctx.previous = sources.get(worker.conn, job.collection, job.kind, job.source)
     try:
         with _heartbeat(worker, job):
@@ -170,10 +170,9 @@ def _replace_older_copies(worker: Worker, job: Job) -> None:
     """After a re-ingest, drop the previous copy so search sees the document once."""
     older = {"$and": [{"source": job.source}, {"job_id": {"$ne": job.id}}]}
     try:
-        coll = worker.store.collection(
-            job.collection, worker.embedder.name, worker.embedder.dimension
-        )
-        worker.store.delete_where(coll, older)
+        store, embedder = worker.tools.store, worker.tools.embedder
+        coll = store.collection(job.collection, embedder.name, embedder.dimension)
+        store.delete_where(coll, older)
         lifecycle.supersede(worker.conn, job)
     except Exception:
         # The new copy is complete and correct; a leftover old copy is a

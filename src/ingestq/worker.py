@@ -29,6 +29,7 @@ from ingestq.ids import new_id
 from ingestq.jobs import Job, get_job
 from ingestq.queue import JobQueue
 from ingestq.recovery import recover
+from ingestq.resources import Resources
 
 log = logging.getLogger(__name__)
 
@@ -70,34 +71,12 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
         self.queue = JobQueue(settings, handler=self.execute)
         self._db = threading.local()
-        self._loaded = threading.Lock()
-        self.embedder: Any = None
-        self.store: Any = None
-        self.fetcher: Any = None
+        self.tools = Resources(settings)
         self._stop_at: float | None = None
         # A burst records the jobs it claims, to report them; a long-running
         # worker does not, or the list would grow for as long as it runs.
         self.ran: list[str] | None = None
-        self.queue.huey.on_startup()(self.load)
-
-    # -- resources -------------------------------------------------------------
-    def load(self) -> None:
-        """Load the model and open Chroma, once per process (Huey calls this per thread)."""
-        with self._loaded:
-            started = time.monotonic()
-            if self.embedder is None:
-                from ingestq.embedder import Embedder
-
-                self.embedder = Embedder(self.settings.model)
-            if self.store is None:
-                from ingestq.vectorstore import VectorStore
-
-                self.store = VectorStore(self.settings.chroma_dir)
-            if self.fetcher is None:
-                from ingestq.fetch import Fetcher
-
-                self.fetcher = Fetcher(self.settings)
-            log.debug("resources ready in %.1f s", time.monotonic() - started)
+        self.queue.huey.on_startup()(self.tools.load)
 
     @property
     def conn(self) -> Any:
@@ -143,8 +122,9 @@ class Worker:
             log.exception("could not record the outcome of job %s", job_id)
 
     def delete_vectors(self, job_id: str, collection: str) -> None:
-        coll = self.store.collection(collection, self.embedder.name, self.embedder.dimension)
-        self.store.delete_where(coll, {"job_id": job_id})
+        store, embedder = self.tools.store, self.tools.embedder
+        coll = store.collection(collection, embedder.name, embedder.dimension)
+        store.delete_where(coll, {"job_id": job_id})
 
     # -- repair ----------------------------------------------------------------
     def recover(self) -> None:
@@ -174,10 +154,10 @@ class Worker:
     # -- the loop --------------------------------------------------------------
     def run(self, options: WorkerOptions) -> int:
         """Recover, then run jobs until stopped (or, with ``burst``, until none is due)."""
-        self.load()
         self.recover()
         if options.burst:
             return self._run_burst()
+        self.tools.load()
         return self._run_consumer(options.concurrency)
 
     def _run_burst(self) -> int:
@@ -190,6 +170,10 @@ class Worker:
                 task = self.queue.huey.dequeue()
                 if task is None:
                     break
+                # Loaded at the first due job, not at start: a nightly burst over
+                # an unchanged corpus finds nothing due and never loads the model.
+                # Not inside the job either, or its timings would include the load.
+                self.tools.load()
                 self.queue.huey.execute(task)
                 handled += 1
         return handled

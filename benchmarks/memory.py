@@ -1,0 +1,68 @@
+"""Figure 7: the worker's peak RSS does not grow with the document.
+
+Builds a 100-page and a 1,000-page PDF by concatenating corpus PDFs with pypdf,
+ingests each with ``worker --burst`` in a fresh home, and reads the worker's
+peak RSS from ``wait4``. Baseline: a process that only loads the model.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from common import GEOTOPO, IQ, fresh_env
+
+
+def build_pdf(pages: int, out: Path) -> Path:
+    from pypdf import PdfReader, PdfWriter
+
+    source = PdfReader(GEOTOPO)
+    writer = PdfWriter()
+    while len(writer.pages) < pages:
+        for page in source.pages[: pages - len(writer.pages)]:
+            writer.add_page(page)
+    with out.open("wb") as fh:
+        writer.write(fh)
+    return out
+
+
+def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> float:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} exited {proc.returncode}")
+    return usage.ru_maxrss / 1024  # kilobytes on Linux
+
+
+def worker_peak(pdf: Path) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = fresh_env(Path(tmp) / "home")
+        subprocess.run([IQ, "add", str(pdf)], env=env, check=True, capture_output=True)
+        return peak_rss_mb([IQ, "worker", "--burst"], env)
+
+
+def bench_memory(runs: int, small: int = 100, large: int = 1000) -> dict[str, Any]:
+    model_only = [sys.executable, "-c", "from ingestq.embedder import Embedder; Embedder()"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = fresh_env(Path(tmp) / "home")
+        small_pdf = build_pdf(small, Path(tmp) / f"{small}.pdf")
+        large_pdf = build_pdf(large, Path(tmp) / f"{large}.pdf")
+        base = statistics.median(peak_rss_mb(model_only, env) for _ in range(runs))
+        small_mb = statistics.median(worker_peak(small_pdf) for _ in range(runs))
+        large_mb = statistics.median(worker_peak(large_pdf) for _ in range(runs))
+    return {
+        "model_only_mb": base,
+        "small_pages": small,
+        "small_mb": small_mb,
+        "large_pages": large,
+        "large_mb": large_mb,
+        "growth": large_mb / small_mb - 1,
+        "goal_growth": 0.20,
+        "runs": runs,
+    }
