@@ -12,7 +12,9 @@ gives a ground truth or a clear signal:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import difflib
+import io
 import logging
 import statistics
 import time
@@ -54,7 +56,8 @@ def _flat(text: str) -> str:
 
 
 def quality(fn: Any) -> dict[str, float]:
-    import this
+    with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the Zen
+        import this
 
     zen = _flat(codecs.decode(this.s, "rot13"))
     got = _flat(fn(GOOGLE_DOC))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, GEOTOPO, MULTICOLUMN, TRIVIAL, corpus, run_cli
+from conftest import BROKEN, FOUR_PAGES, GEOTOPO, MULTICOLUMN, TRIVIAL, corpus, run_cli
 from webserver import Server
 
 ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
@@ -169,3 +169,33 @@ def test_editing_one_page_re_embeds_only_the_chunks_around_it(tmp_path: Path, ho
     query = "Two-Column Document with Lorem Ipsum"
     hits = json.loads(run_cli("search", query, "--json", check=True).stdout)
     assert any(h["job_id"] == second["id"] and h["page"] == 60 for h in hits)
+
+
+@pytest.mark.e2e
+def test_a_file_that_failed_is_not_retried_nightly_until_it_changes(
+    tmp_path: Path, home: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(corpus(BROKEN), docs / "broken.pdf")
+    shutil.copy(corpus(TRIVIAL), docs / "fine.pdf")
+    first = {Path(e["source"]).name: e for e in add(str(docs))}
+    burst()
+    assert job(first["broken.pdf"]["id"])["state"] == "failed"
+    # The next night: the same bytes would fail the same way. Nothing is queued.
+    again = {Path(e["source"]).name: e for e in add(str(docs))}
+    assert again["broken.pdf"]["id"] == first["broken.pdf"]["id"]
+    assert again["broken.pdf"]["state"] == "failed"
+    assert again["broken.pdf"]["duplicate_of"] == first["broken.pdf"]["id"]
+    assert again["fine.pdf"]["unchanged"] is True
+    proc = run_cli("add", str(docs / "broken.pdf"))
+    assert proc.returncode == 0 and "retry" in proc.stdout
+    synced = json.loads(run_cli("add", str(docs), "--sync", "--json", check=True).stdout)
+    assert synced["failed_before"] == 1 and synced["added"] == 0
+    assert synced["plan"]["failed_before"] == [str(docs / "broken.pdf")]
+    # New content, or --force, is tried again.
+    [forced] = add(str(docs / "broken.pdf"), "--force")
+    assert forced["state"] == "queued" and forced["id"] != first["broken.pdf"]["id"]
+    shutil.copy(corpus(FOUR_PAGES), docs / "broken.pdf")
+    [fixed] = add(str(docs / "broken.pdf"))
+    assert fixed["state"] == "queued"

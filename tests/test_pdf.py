@@ -69,7 +69,11 @@ def test_pdf_encrypted_with_an_empty_user_password_opens(tmp_path: Path, algorit
 
 def _zen() -> str:
     import codecs
-    import this
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the Zen
+        import this
 
     return " ".join(codecs.decode(this.s, "rot13").split())
 

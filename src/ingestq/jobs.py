@@ -192,6 +192,25 @@ def find_live(
     return found
 
 
+def failed_before(
+    conn: sqlite3.Connection, collection: str, source: str, content_hash: str
+) -> Job | None:
+    """The source's newest job, if it failed on this very content.
+
+    Failing again on the same bytes is all a new attempt could do (an encrypted,
+    scanned or broken PDF), so a nightly re-add skips it instead of failing and
+    alerting every night. ``retry`` or ``add --force`` tries again.
+    """
+    row = conn.execute(
+        "SELECT * FROM jobs WHERE collection = ? AND kind = 'pdf' AND source = ?"
+        " ORDER BY queued_at DESC, rowid DESC LIMIT 1",
+        (collection, source),
+    ).fetchone()
+    if row is None or row["state"] != FAILED or row["content_hash"] != content_hash:
+        return None
+    return Job.from_row(row)
+
+
 def get_job(conn: sqlite3.Connection, id_or_prefix: str) -> Job:
     """The job whose id is, or starts with, ``id_or_prefix`` (case-insensitive)."""
     key = id_or_prefix.strip().upper()

@@ -221,18 +221,23 @@ def add_paths(
 
     if not entries:
         raise UsageError("nothing to add: " + "; ".join(result.errors))
+    failed: list[jobs.Job] = []
     if not force:
-        entries = _mark_unchanged(settings, collection, entries)
-    record_jobs(settings, result, entries, None if force or by_path else known)
+        entries, failed = _mark_unchanged(settings, collection, entries)
+    if entries:
+        record_jobs(settings, result, entries, None if force or by_path else known)
+    result.submitted += [Submitted(job=job, duplicate_of=job.id) for job in failed]
     return result
 
 
 def _mark_unchanged(
     settings: Settings, collection: str, entries: list[tuple[str | None, jobs.NewJob]]
-) -> list[tuple[str | None, jobs.NewJob]]:
+) -> tuple[list[tuple[str | None, jobs.NewJob]], list[jobs.Job]]:
     """Files whose source already holds this very content need no work at all.
 
     Decided here, at `add` time, by the SHA-256 alone: no worker, no model.
+    Files whose last job failed on the same content are left out; their
+    failed jobs are returned instead.
     """
     from dataclasses import replace
 
@@ -241,17 +246,20 @@ def _mark_unchanged(
     conn = connect(settings.state_db)
     try:
         out: list[tuple[str | None, jobs.NewJob]] = []
+        failed: list[jobs.Job] = []
         for key, spec in entries:
             current = sources.get(conn, collection, "pdf", spec.source)
             if current and current.content_hash == spec.content_hash:
                 out.append((None, replace(spec, unchanged=True, not_before=None)))
+            elif job := jobs.failed_before(conn, collection, spec.source, spec.content_hash or ""):
+                failed.append(job)
             elif current:
                 # A known source whose content changed is re-ingested as itself, even
                 # if the new bytes exist under another name: its old chunks must go.
                 out.append((None, spec))
             else:
                 out.append((key, spec))
-        return out
+        return out, failed
     finally:
         conn.close()
 

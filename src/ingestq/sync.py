@@ -17,6 +17,7 @@ from ingestq import jobs
 from ingestq.config import Settings
 from ingestq.db import connect
 from ingestq.errors import UsageError
+from ingestq.jobs import failed_before
 from ingestq.submit import AddResult, ChunkOptions, Submitted, add_paths, check_pdf, record_jobs
 
 
@@ -26,6 +27,8 @@ class SyncResult:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Failed on this very content before: skipped (``retry`` or ``add --force`` tries again).
+    failed_before: list[str] = field(default_factory=list)
     dry_run: bool = False
     submitted: AddResult = field(default_factory=AddResult)
 
@@ -35,6 +38,7 @@ class SyncResult:
             "changed": len(self.changed),
             "unchanged": len(self.unchanged),
             "removed": len(self.removed),
+            "failed_before": len(self.failed_before),
         }
 
 
@@ -63,29 +67,9 @@ def sync_directory(
         p.resolve() for p in root.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file()
     )
     result = SyncResult(dry_run=dry_run)
-    conn = connect(settings.state_db)
-    try:
-        known = {
-            row[0]: row[1]
-            for row in conn.execute(
-                "SELECT key, content_hash FROM sources WHERE collection = ? AND kind = 'pdf'"
-                " AND key LIKE ? ESCAPE '\\'",
-                (collection, _like_prefix(root)),
-            )
-        }
-    finally:
-        conn.close()
+    _plan(settings, collection, root, files, result)
     present = {str(p) for p in files}
-    for path in files:
-        bucket = (
-            result.added
-            if str(path) not in known
-            else result.unchanged
-            if known[str(path)] == _sha256(path)
-            else result.changed
-        )
-        bucket.append(str(path))
-    result.removed = sorted(set(known) - present)
+    result.removed = sorted(set(result.removed) - present)
     if result.removed and not files and not allow_empty:
         raise UsageError(
             f"{directory} has no PDFs; refusing to remove the chunks of "
@@ -101,6 +85,35 @@ def sync_directory(
     if result.removed:
         _queue_removals(settings, collection, result)
     return result
+
+
+def _plan(
+    settings: Settings, collection: str, root: Path, files: list[Path], result: SyncResult
+) -> None:
+    """Sort ``files`` into the result's buckets; list every known source under ``root``."""
+    conn = connect(settings.state_db)
+    try:
+        known = {
+            row[0]: row[1]
+            for row in conn.execute(
+                "SELECT key, content_hash FROM sources WHERE collection = ? AND kind = 'pdf'"
+                " AND key LIKE ? ESCAPE '\\'",
+                (collection, _like_prefix(root)),
+            )
+        }
+        for path in files:
+            digest = _sha256(path)
+            if known.get(str(path)) == digest:
+                result.unchanged.append(str(path))
+            elif failed_before(conn, collection, str(path), digest):
+                result.failed_before.append(str(path))
+            elif str(path) in known:
+                result.changed.append(str(path))
+            else:
+                result.added.append(str(path))
+    finally:
+        conn.close()
+    result.removed = list(known)  # narrowed to the missing ones by the caller
 
 
 def _queue_removals(settings: Settings, collection: str, result: SyncResult) -> None:

@@ -126,13 +126,23 @@ def _sync(
                     "changed": result.changed,
                     "unchanged": result.unchanged,
                     "removed": result.removed,
+                    "failed_before": result.failed_before,
                 },
                 "jobs": [s.to_dict() for s in result.submitted.submitted],
             }
         )
         return
-    counts = ", ".join(f"{n} {k}" for k, n in result.summary().items())
+    counts = ", ".join(
+        f"{n} {k.replace('_', ' ')}"
+        for k, n in result.summary().items()
+        if n or k != "failed_before"
+    )
     render.out.print(("would sync: " if dry_run else "synced: ") + counts)
+    if result.failed_before:
+        render.warn(
+            f"{len(result.failed_before)} unchanged file(s) failed before and were skipped;"
+            " see `ingestq status --state failed`, then `ingestq retry` or `add --force`"
+        )
     if dry_run:
         for label in ("added", "changed", "removed"):
             for path in getattr(result, label):

@@ -90,6 +90,8 @@ def submitted(result: Any, as_json: bool) -> None:
         t = table("job", "source", "state")
         for s in result.submitted:
             note = f" (duplicate of {s.duplicate_of})" if s.duplicate_of else ""
+            if s.duplicate_of and s.job.state == "failed":
+                note = " before, on the same content: `ingestq retry` or `add --force` tries again"
             t.add_row(s.job.id, escape(short_source(s.job.source)), state(s.job.state) + note)
         out.print(t)
     if result.errors:
