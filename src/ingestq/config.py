@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingestq.errors import ConfigError
@@ -43,6 +43,9 @@ class Settings:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 30.0
     fetch_timeout_s: float = 120.0
+    # Callbacks.
+    callback_url: str | None = None  # the default for --callback
+    signing_key: str | None = field(default=None, repr=False)  # never in a log line
 
     @property
     def state_db(self) -> Path:
@@ -127,4 +130,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         connect_timeout_s=_number(env, "INGESTQ_CONNECT_TIMEOUT", 10.0, minimum=0.1),
         read_timeout_s=_number(env, "INGESTQ_READ_TIMEOUT", 30.0, minimum=0.1),
         fetch_timeout_s=_number(env, "INGESTQ_FETCH_TIMEOUT", 120.0, minimum=0.1),
+        callback_url=env.get("INGESTQ_CALLBACK_URL") or None,
+        signing_key=env.get("INGESTQ_SIGNING_KEY") or None,
     )

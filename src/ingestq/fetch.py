@@ -169,8 +169,24 @@ class Fetcher:
             finally:
                 self._last_request[netloc] = time.monotonic()
 
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        """POST ``body`` to ``url`` under the same address rules; no redirects followed.
+
+        For callbacks: no robots.txt, no host delay. Returns the status and reason.
+        """
+        if problem := check_url(url):
+            raise PermanentJobError(problem)
+        deadline = time.monotonic() + self.settings.fetch_timeout_s
+        status, reason, _, _ = self._send(url, deadline, headers, method="POST", content=body)
+        return status, reason
+
     def _send(
-        self, url: str, deadline: float, headers: dict[str, str] | None
+        self,
+        url: str,
+        deadline: float,
+        headers: dict[str, str] | None,
+        method: str = "GET",
+        content: bytes | None = None,
     ) -> tuple[int, str, dict[str, str], bytes]:
         httpx = self._httpx
         target = self.guard.check(url)
@@ -179,8 +195,9 @@ class Fetcher:
         pinned = parts._replace(netloc=f"{address}:{target.port}").geturl()
         host_header = parts.netloc.rsplit("@", 1)[-1]
         request = self.client.build_request(
-            "GET",
+            method,
             pinned,
+            content=content,
             headers={**(headers or {}), "Host": host_header},
             extensions={"sni_hostname": target.host},
         )

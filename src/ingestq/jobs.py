@@ -165,6 +165,11 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
             "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'completed', ?)",
             [(j.id, now, "unchanged: nothing to embed") for j in jobs if j.unchanged],
         )
+        from ingestq import callbacks  # it builds on this module
+
+        for j in jobs:
+            if j.unchanged and j.options.get("callback"):
+                callbacks.queue_for(conn, j.id)
     return jobs
 
 

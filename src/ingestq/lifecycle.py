@@ -12,7 +12,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ingestq import sources
+from ingestq import callbacks, sources
 from ingestq.db import isoformat, transaction, utcnow
 from ingestq.jobs import (
     CANCELLED,
@@ -128,12 +128,8 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
         )
         if not cur.rowcount:
             return False
-        add_event(
-            conn,
-            job.id,
-            "completed",
-            _summary(outcome),
-        )
+        add_event(conn, job.id, "completed", _summary(outcome))
+        callbacks.queue_for(conn, job.id)
         if outcome.removed:
             sources.forget(conn, job.collection, "pdf", job.source)
             conn.execute(
@@ -178,6 +174,7 @@ def fail(conn: sqlite3.Connection, job: Job, owner: str, error: str) -> None:
         )
         if cur.rowcount:
             add_event(conn, job.id, "failed", error, {"attempts": job.attempts})
+            callbacks.queue_for(conn, job.id)
 
 
 def schedule_retry(

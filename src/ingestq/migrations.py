@@ -94,10 +94,33 @@ def m005_chunk_reuse(db: Any) -> None:
     db["jobs"].add_column("embedded", int, not_null_default=0)
 
 
+def m006_callbacks(db: Any) -> None:
+    # The callback outbox: written with the job's end, sent (and retried) afterwards.
+    db["callbacks"].create(
+        {
+            "id": int,
+            "job_id": str,
+            "url": str,
+            "body": str,  # the exact JSON sent, so a retry signs the same bytes
+            "state": str,  # pending | delivered | gave_up
+            "attempts": int,
+            "next_at": str,
+            "last_error": str,
+            "created_at": str,
+            "delivered_at": str,
+        },
+        pk="id",
+        not_null={"job_id", "url", "body", "state", "next_at"},
+        foreign_keys=[("job_id", "jobs", "id")],
+    )
+    db["callbacks"].create_index(["state", "next_at"])
+
+
 MIGRATIONS: list[Migration] = [
     m001_jobs_and_events,
     m002_web_fields,
     m003_not_before,
     m004_sources,
     m005_chunk_reuse,
+    m006_callbacks,
 ]

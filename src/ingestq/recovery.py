@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from ingestq import callbacks
 from ingestq.db import isoformat, transaction
 from ingestq.jobs import CANCELLED, FAILED, PROCESSING, QUEUED, RETRYING, add_event
 from ingestq.queue import JobQueue
@@ -69,6 +70,8 @@ def recover_lost_leases(
                 "recovered",
                 f"lease of {row['lease_owner']} lost" + ("; no attempt left" if spent else ""),
             )
+            if spent:
+                callbacks.queue_for(conn, row["id"])
             (report.failed if spent else report.requeued).append(row["id"])
 
 

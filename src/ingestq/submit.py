@@ -126,6 +126,16 @@ def _checked_options(collection: str, chunking: ChunkOptions | None) -> ChunkOpt
     return chunking
 
 
+def callback_option(settings: Settings, callback: str | None) -> dict[str, str]:
+    """The job option for ``--callback`` (default ``INGESTQ_CALLBACK_URL``), checked."""
+    url = callback or settings.callback_url
+    if not url:
+        return {}
+    if problem := check_url(url):
+        raise UsageError(f"--callback {problem.replace(' be scraped', ' receive callbacks')}")
+    return {"callback": url}
+
+
 def expand(raw: str) -> Iterator[tuple[Path | None, str]]:
     """Yield ``(path, "")`` per candidate file of ``raw``, or ``(None, error)``."""
     path = Path(raw).expanduser()
@@ -178,6 +188,7 @@ def add_paths(
     chunking: ChunkOptions | None = None,
     start_at: str | None = None,
     by_path: bool = False,
+    callback: str | None = None,
 ) -> AddResult:
     """Validate, store and enqueue PDFs. Raises :class:`UsageError` if none is valid.
 
@@ -186,6 +197,7 @@ def add_paths(
     name (a directory sync mirrors paths).
     """
     chunking = _checked_options(collection, chunking)
+    options = chunking.as_dict() | callback_option(settings, callback)
     result = AddResult()
     files: dict[Path, None] = {}  # ordered set: the same file named twice is one entry
     for raw in raw_paths:
@@ -211,7 +223,7 @@ def add_paths(
             collection=collection,
             content_hash=digest,
             size_bytes=size,
-            options=chunking.as_dict(),
+            options=options,
             not_before=start_at,
         )
         entries.append((digest, spec))
@@ -295,6 +307,7 @@ def scrape_urls(
     force: bool = False,
     chunking: ChunkOptions | None = None,
     start_at: str | None = None,
+    callback: str | None = None,
 ) -> AddResult:
     """Validate and enqueue URLs, all in one transaction. :class:`UsageError` if none is valid.
 
@@ -302,6 +315,7 @@ def scrape_urls(
     one that completed before is queued again (the page may have changed).
     """
     chunking = _checked_options(collection, chunking)
+    options = chunking.as_dict() | callback_option(settings, callback)
     result = AddResult()
     urls: dict[str, None] = {}
     for raw in raw_urls:
@@ -318,7 +332,7 @@ def scrape_urls(
                 kind="url",
                 source=url,
                 collection=collection,
-                options=chunking.as_dict(),
+                options=options,
                 not_before=start_at,
             ),
         )

@@ -58,6 +58,7 @@ def sync_directory(
     dry_run: bool = False,
     allow_empty: bool = False,
     chunking: ChunkOptions | None = None,
+    callback: str | None = None,
 ) -> SyncResult:
     """Plan, and unless ``dry_run`` carry out, the mirror of ``directory``."""
     root = Path(directory).expanduser().resolve()
@@ -80,7 +81,12 @@ def sync_directory(
     valid = [p for p in present if not check_pdf(Path(p), settings.max_file_bytes)]
     if valid:
         result.submitted = add_paths(
-            settings, valid, collection=collection, chunking=chunking, by_path=True
+            settings,
+            valid,
+            collection=collection,
+            chunking=chunking,
+            by_path=True,
+            callback=callback,
         )
     if result.removed:
         _queue_removals(settings, collection, result)

@@ -57,6 +57,10 @@ def worker_lock(settings: Settings) -> Iterator[None]:
         fh.close()  # closing releases the flock; the kernel does it too if we die
 
 
+#: Seconds between a running worker's looks at the callback outbox.
+CALLBACK_POLL_S = 1.0
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     concurrency: int = 1
@@ -151,6 +155,20 @@ class Worker:
                 # A busy database now is no reason to stop trying later.
                 log.exception("periodic recovery failed")
 
+    def deliver_callbacks(self) -> None:
+        """Send the callbacks that are due (see :mod:`ingestq.callbacks`)."""
+        from ingestq import callbacks
+
+        try:
+            if callbacks.pending_count(self.conn):  # don't make a fetcher for nothing
+                callbacks.deliver_due(self.conn, self.tools.fetcher, self.settings.signing_key)
+        except Exception:
+            log.exception("callback delivery failed; the outbox keeps them for later")
+
+    def _deliver_periodically(self, stop: threading.Event) -> None:
+        while not stop.wait(CALLBACK_POLL_S):
+            self.deliver_callbacks()
+
     # -- the loop --------------------------------------------------------------
     def run(self, options: WorkerOptions) -> int:
         """Recover, then run jobs until stopped (or, with ``burst``, until none is due)."""
@@ -176,6 +194,8 @@ class Worker:
                 self.tools.load()
                 self.queue.huey.execute(task)
                 handled += 1
+        # First attempts now; a retry still waiting is sent by the next worker.
+        self.deliver_callbacks()
         return handled
 
     def _run_consumer(self, concurrency: int) -> int:
@@ -185,6 +205,9 @@ class Worker:
             target=self._recover_periodically, args=(stop,), name="ingestq-recovery", daemon=True
         )
         repair.start()
+        threading.Thread(
+            target=self._deliver_periodically, args=(stop,), name="ingestq-callbacks", daemon=True
+        ).start()
         log.info(
             "ready: %d job(s) at a time, polling every %g s",
             concurrency,

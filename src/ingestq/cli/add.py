@@ -11,6 +11,7 @@ from ingestq.cli import render
 from ingestq.cli.app import app
 from ingestq.cli.options import (
     At,
+    Callback,
     Chunking,
     Collection,
     Delay,
@@ -58,6 +59,7 @@ def add(
     ] = False,
     delay: Delay = None,
     at: At = None,
+    callback: Callback = None,
     as_json: Json = False,
 ) -> None:
     """Queue PDFs for ingestion and return at once, with one job per document.
@@ -79,7 +81,7 @@ def add(
     entries = [*(paths or []), *(read_list(from_file) if from_file else [])]
     chunking = ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap)
     if sync or dry_run or allow_empty:
-        _sync(entries, sync, dry_run, allow_empty, collection, chunking, as_json)
+        _sync(entries, sync, dry_run, allow_empty, collection, chunking, callback, as_json)
         return
     result = add_paths(
         load_settings(),
@@ -88,6 +90,7 @@ def add(
         force=force,
         chunking=chunking,
         start_at=not_before(delay, at),
+        callback=callback,
     )
     render.submitted(result, as_json)
 
@@ -99,6 +102,7 @@ def _sync(
     allow_empty: bool,
     collection: str,
     chunking: ChunkOptions,
+    callback: str | None,
     as_json: bool,
 ) -> None:
     from ingestq.errors import UsageError
@@ -115,6 +119,7 @@ def _sync(
         dry_run=dry_run,
         allow_empty=allow_empty,
         chunking=chunking,
+        callback=callback,
     )
     if as_json:
         render.print_json(

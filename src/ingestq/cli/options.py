@@ -52,3 +52,13 @@ At = Annotated[
         show_default=False,
     ),
 ]
+Callback = Annotated[
+    str | None,
+    typer.Option(
+        "--callback",
+        metavar="URL",
+        help="POST each job's outcome to URL when it completes or fails for good "
+        "(default: INGESTQ_CALLBACK_URL).",
+        show_default=False,
+    ),
+]

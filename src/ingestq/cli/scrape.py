@@ -10,6 +10,7 @@ from ingestq.cli import render
 from ingestq.cli.app import app
 from ingestq.cli.options import (
     At,
+    Callback,
     Chunking,
     Collection,
     Delay,
@@ -35,6 +36,7 @@ def scrape(
     chunk_overlap: Overlap = None,
     delay: Delay = None,
     at: At = None,
+    callback: Callback = None,
     as_json: Json = False,
 ) -> None:
     """Queue web pages (HTML, PDF or plain text) for ingestion and return at once.
@@ -55,5 +57,6 @@ def scrape(
         force=force,
         chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
         start_at=not_before(delay, at),
+        callback=callback,
     )
     render.submitted(result, as_json)
