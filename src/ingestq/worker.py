@@ -15,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -55,6 +55,18 @@ def worker_lock(settings: Settings) -> Iterator[None]:
         yield
     finally:
         fh.close()  # closing releases the flock; the kernel does it too if we die
+
+
+def worker_running(settings: Settings) -> bool:
+    """Whether a worker holds this home's lock right now."""
+    if not settings.worker_lock.exists():
+        return False
+    with open(settings.worker_lock, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False  # closing releases the lock we just took
 
 
 #: Seconds between a running worker's looks at the callback outbox.
@@ -277,6 +289,21 @@ def _consumer_class() -> Any:
             signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     return IngestqConsumer
+
+
+def run_until(settings: Settings, done: Callable[[], bool]) -> None:
+    """Work bursts in this process until ``done()``: ``--wait`` with no worker running.
+
+    One :class:`Worker` for all the bursts, so the model loads at most once,
+    and a job retrying later is run when its time comes.
+    """
+    with worker_lock(settings):
+        worker = Worker(settings)
+        while True:
+            worker.run(WorkerOptions(burst=True))
+            if done() or worker.stopping:
+                return
+            time.sleep(settings.poll_interval_s)
 
 
 @dataclass

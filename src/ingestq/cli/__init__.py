@@ -18,6 +18,7 @@ from ingestq.cli import (  # noqa: F401 - importing registers the commands
     scrape,
     search,
     status,
+    watch,
     worker,
 )
 from ingestq.cli.app import app

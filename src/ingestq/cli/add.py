@@ -19,6 +19,7 @@ from ingestq.cli.options import (
     FromFile,
     Json,
     Overlap,
+    Wait,
 )
 from ingestq.config import DEFAULT_COLLECTION, load_settings
 from ingestq.submit import ChunkOptions, add_paths, not_before, read_list
@@ -60,6 +61,7 @@ def add(
     delay: Delay = None,
     at: At = None,
     callback: Callback = None,
+    wait: Wait = False,
     as_json: Json = False,
 ) -> None:
     """Queue PDFs for ingestion and return at once, with one job per document.
@@ -92,7 +94,7 @@ def add(
         start_at=not_before(delay, at),
         callback=callback,
     )
-    render.submitted(result, as_json)
+    render.submitted(result, as_json, wait)
 
 
 def _sync(

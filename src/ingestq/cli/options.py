@@ -62,3 +62,11 @@ Callback = Annotated[
         show_default=False,
     ),
 ]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Block until the jobs end (exit 1 if any failed); with no worker running, "
+        "run them here.",
+    ),
+]

@@ -76,23 +76,36 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
 
-def submitted(result: Any, as_json: bool) -> None:
-    """Print what ``add``/``scrape`` queued; exit 1 if some entries were refused."""
+def submitted(result: Any, as_json: bool, wait: bool = False) -> None:
+    """Print what ``add``/``scrape`` queued, then (``wait``) follow it to the end.
+
+    Exits 1 if some entries were refused or, when waiting, if a job failed.
+    """
     import typer
 
     from ingestq.errors import EXIT_FAILURE
 
     for error in result.errors:
         warn(error)
-    if as_json:
+    if wait:
+        from ingestq.cli.wait import wait_for
+
+        if not as_json:
+            _submitted_table(result)
+        wait_for(result, as_json)
+    elif as_json:
         print_json([s.to_dict() for s in result.submitted])
     else:
-        t = table("job", "source", "state")
-        for s in result.submitted:
-            note = f" (duplicate of {s.duplicate_of})" if s.duplicate_of else ""
-            if s.duplicate_of and s.job.state == "failed":
-                note = " before, on the same content: `ingestq retry` or `add --force` tries again"
-            t.add_row(s.job.id, escape(short_source(s.job.source)), state(s.job.state) + note)
-        out.print(t)
+        _submitted_table(result)
     if result.errors:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _submitted_table(result: Any) -> None:
+    t = table("job", "source", "state")
+    for s in result.submitted:
+        note = f" (duplicate of {s.duplicate_of})" if s.duplicate_of else ""
+        if s.duplicate_of and s.job.state == "failed":
+            note = " before, on the same content: `ingestq retry` or `add --force` tries again"
+        t.add_row(s.job.id, escape(short_source(s.job.source)), state(s.job.state) + note)
+    out.print(t)

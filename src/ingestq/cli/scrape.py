@@ -18,6 +18,7 @@ from ingestq.cli.options import (
     FromFile,
     Json,
     Overlap,
+    Wait,
 )
 from ingestq.config import DEFAULT_COLLECTION, load_settings
 from ingestq.submit import ChunkOptions, not_before, read_list, scrape_urls
@@ -37,6 +38,7 @@ def scrape(
     delay: Delay = None,
     at: At = None,
     callback: Callback = None,
+    wait: Wait = False,
     as_json: Json = False,
 ) -> None:
     """Queue web pages (HTML, PDF or plain text) for ingestion and return at once.
@@ -59,4 +61,4 @@ def scrape(
         start_at=not_before(delay, at),
         callback=callback,
     )
-    render.submitted(result, as_json)
+    render.submitted(result, as_json, wait)
