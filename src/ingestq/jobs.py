@@ -237,6 +237,7 @@ def list_jobs(
     states: Sequence[str] = (),
     limit: int | None = 20,
     updated_after: str | None = None,
+    collection: str | None = None,
 ) -> list[Job]:
     """The newest jobs first, optionally only those in ``states`` or changed since a time."""
     where: list[str] = []
@@ -247,6 +248,9 @@ def list_jobs(
     if updated_after:
         where.append("updated_at >= ?")
         params.append(updated_after)
+    if collection:
+        where.append("collection = ?")
+        params.append(collection)
     sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY queued_at DESC, rowid DESC"
     if limit is not None:

@@ -128,7 +128,7 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
         )
         if not cur.rowcount:
             return False
-        add_event(conn, job.id, "completed", _summary(outcome))
+        add_event(conn, job.id, "completed", _summary(outcome), {"timings": outcome.timings})
         callbacks.queue_for(conn, job.id)
         if outcome.removed:
             sources.forget(conn, job.collection, "pdf", job.source)

@@ -55,6 +55,8 @@ class Checkpoint:
     stage: str = ""
     _last: float = 0.0
     _seen: set[str] = field(default_factory=set)
+    _entered: float = 0.0  # when the current stage began
+    spent: dict[str, float] = field(default_factory=dict)  # seconds per stage, all batches
 
     def __post_init__(self) -> None:
         self.started = self._last = time.monotonic()
@@ -69,9 +71,21 @@ class Checkpoint:
             raise JobInterrupted("the worker is shutting down")
         return now
 
+    def finish(self) -> dict[str, float]:
+        """Seconds spent in each stage, the current one closed now."""
+        if self.stage:
+            now = time.monotonic()
+            self.spent[self.stage] = self.spent.get(self.stage, 0.0) + now - self._entered
+            self._entered, self.stage = now, ""
+        return {k: round(v, 4) for k, v in self.spent.items()}
+
     def __call__(self, stage: str, progress: float, vectors: int, pages: int | None = None) -> None:
         """Check the deadlines, then report progress (throttled) and renew the lease."""
         now = self.deadlines()
+        if stage != self.stage:
+            if self.stage:
+                self.spent[self.stage] = self.spent.get(self.stage, 0.0) + now - self._entered
+            self._entered = now
         if stage != self.stage or now - self._last >= REPORT_EVERY_S:
             self.stage, self._last = stage, now
             first = stage not in self._seen
@@ -91,6 +105,7 @@ class Outcome:
     title: str | None = None
     final_url: str | None = None
     reused: int = 0  # chunks whose stored vector was reused, not embedded again
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     unchanged: bool = False  # the source already holds this content: nothing was written
     removed: bool = False  # the source's chunks were deleted (a file gone from a sync)
     etag: str | None = None
@@ -311,6 +326,7 @@ def _metadata(job: Job, chunk: Chunk, pages: bool) -> dict[str, Any]:
         "source": job.source,
         "kind": job.kind,
         "chunk_index": chunk.index,
+        "tokens": chunk.tokens,
         "content_hash": job.content_hash or "",
     }
     if pages:

@@ -42,6 +42,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
     try:
         with _heartbeat(worker, job):
             outcome = ingest(job, ctx, check)
+            outcome.timings = check.finish()
     except Exception as exc:
         _settle_failure(worker, job, exc)
         return

@@ -24,6 +24,7 @@ def recent_jobs(
     states: Sequence[str] = (),
     limit: int | None = 20,
     since: str | None = None,
+    collection: str | None = None,
 ) -> list[jobs.Job]:
     """The newest jobs, optionally only those in ``states`` and updated within ``since``.
 
@@ -45,7 +46,9 @@ def recent_jobs(
         after = isoformat(datetime.now(UTC) - timedelta(seconds=parse_duration(since, "--since")))
     conn = connect(settings.state_db)
     try:
-        return jobs.list_jobs(conn, states=states, limit=limit, updated_after=after)
+        return jobs.list_jobs(
+            conn, states=states, limit=limit, updated_after=after, collection=collection
+        )
     finally:
         conn.close()
 

@@ -69,6 +69,15 @@ class VectorStore:
             )
         return coll
 
+    def all_collections(self) -> list[Any]:
+        return [
+            self._get(c if isinstance(c, str) else c.name) for c in self._client.list_collections()
+        ]
+
+    def get_collection(self, name: str) -> Any:
+        """An existing collection as it is, for reading or deleting (no model check)."""
+        return self._get(name)
+
     def collection_metadata(self, name: str) -> dict[str, Any]:
         """The metadata of an existing collection; :class:`NotFoundError` if there is none."""
         return dict(self._get(name).metadata or {})

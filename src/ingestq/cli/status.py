@@ -72,6 +72,9 @@ def status(
             help="Only jobs that changed in this last while: 30m, 24h, 7d.",
         ),
     ] = None,
+    collection: Annotated[
+        str | None, typer.Option("--collection", "-c", help="Only this collection.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show recent jobs, or every field and the history of the jobs named.
@@ -87,7 +90,9 @@ def status(
     if job_ids:
         _detail_view(job_details(settings, job_ids), as_json)
     else:
-        found = recent_jobs(settings, states=state or (), limit=limit, since=since)
+        found = recent_jobs(
+            settings, states=state or (), limit=limit, since=since, collection=collection
+        )
         _list_view(found, state, as_json)
 
 
