@@ -43,6 +43,8 @@ class Settings:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 30.0
     fetch_timeout_s: float = 120.0
+    # An OpenAI-compatible LLM, for topics and `ask` (the client reads OPENAI_BASE_URL/_API_KEY).
+    llm_model: str | None = None
     # Callbacks.
     callback_url: str | None = None  # the default for --callback
     signing_key: str | None = field(default=None, repr=False)  # never in a log line
@@ -131,5 +133,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         read_timeout_s=_number(env, "INGESTQ_READ_TIMEOUT", 30.0, minimum=0.1),
         fetch_timeout_s=_number(env, "INGESTQ_FETCH_TIMEOUT", 120.0, minimum=0.1),
         callback_url=env.get("INGESTQ_CALLBACK_URL") or None,
+        llm_model=env.get("INGESTQ_LLM_MODEL") or None,
         signing_key=env.get("INGESTQ_SIGNING_KEY") or None,
     )

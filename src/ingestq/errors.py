@@ -48,6 +48,14 @@ class ModelMismatchError(IngestqError):
     """A collection was built with a different embedding model than the one in use."""
 
 
+class NoLLMError(UsageError):
+    """A command needs an LLM and none is configured."""
+
+
+class LLMError(IngestqError):
+    """The configured LLM endpoint failed or answered nonsense."""
+
+
 class Interrupted(IngestqError):
     """The user pressed Ctrl-C."""
 

@@ -8,6 +8,7 @@ lease expired) can never overwrite the job's newer state.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -107,7 +108,7 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
             "UPDATE jobs SET state = ?, stage = NULL, progress = 100, vector_count = ?,"
             " pages = coalesce(?, pages), content_hash = coalesce(?, content_hash),"
             " size_bytes = coalesce(?, size_bytes), title = ?, final_url = ?, unchanged = ?,"
-            " reused = ?, embedded = ?,"
+            " reused = ?, embedded = ?, topics = coalesce(?, topics),"
             f" completed_at = ?, updated_at = ?, lease_owner = NULL WHERE {_OWNED}",
             (
                 COMPLETED,
@@ -120,6 +121,7 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
                 int(outcome.unchanged),
                 outcome.reused,
                 outcome.vectors - outcome.reused,
+                json.dumps(outcome.topics) if outcome.topics is not None else None,
                 now,
                 now,
                 job.id,
@@ -128,6 +130,8 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
         )
         if not cur.rowcount:
             return False
+        for event, message in outcome.notes:
+            add_event(conn, job.id, event, message)
         add_event(conn, job.id, "completed", _summary(outcome), {"timings": outcome.timings})
         callbacks.queue_for(conn, job.id)
         if outcome.removed:

@@ -33,6 +33,7 @@ from ingestq.resources import Resources
 from ingestq.sources import Source
 from ingestq.streams import prefetch
 from ingestq.textclean import Page
+from ingestq.topics import Digest
 from ingestq.vectorstore import VectorStore, text_key
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ class Outcome:
     final_url: str | None = None
     reused: int = 0  # chunks whose stored vector was reused, not embedded again
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    topics: list[str] | None = None  # None: keep what the job has
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (event, message) to record
     unchanged: bool = False  # the source already holds this content: nothing was written
     removed: bool = False  # the source's chunks were deleted (a file gone from a sync)
     etag: str | None = None
@@ -155,7 +158,8 @@ def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         raise BlobMissingError("the stored copy of the file is missing from the blob store")
     doc = open_pdf(path)
     done = _index_pdf(job, doc, ctx, check, {})
-    return Outcome(done.vectors, doc.page_count, title=doc.title, reused=done.reused)
+    outcome = Outcome(done.vectors, doc.page_count, title=doc.title, reused=done.reused)
+    return _with_topics(outcome, done, ctx, check)
 
 
 def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
@@ -185,6 +189,7 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         doc = open_pdf(blob_path(ctx.settings.blobs_dir, digest))
         base = {"final_url": got.url, "title": doc.title or ""}
         done = _index_pdf(job, doc, ctx, check, base)
+        fetched = _with_topics(fetched, done, ctx, check, doc.title or job.source)
         return replace(
             fetched, vectors=done.vectors, reused=done.reused, pages=doc.page_count, title=doc.title
         )
@@ -213,7 +218,20 @@ def _index_webpage(
         return base | {"section": sections[chunk.page_start - 1].heading or ""}
 
     done = _index(job, units, len(sections), ctx, check, meta, pages=False)
+    fetched = _with_topics(fetched, done, ctx, check, page.title or job.source)
     return replace(fetched, vectors=done.vectors, reused=done.reused, title=page.title)
+
+
+def _with_topics(
+    outcome: Outcome, done: Indexed, ctx: Context, check: Checkpoint, title: str = ""
+) -> Outcome:
+    from ingestq.topics import choose
+
+    check("topics", 99, done.vectors)
+    topics, note = choose(
+        done.digest, ctx.embedder, ctx.settings.llm_model, title or outcome.title or ""
+    )
+    return replace(outcome, topics=topics, notes=[("topics_fallback", note)] if note else [])
 
 
 def _digest(body: bytes) -> str:
@@ -255,6 +273,7 @@ class Indexed:
 
     vectors: int = 0
     reused: int = 0  # chunks whose vector came from the source's previous version
+    digest: Digest = field(default_factory=Digest)  # for the document's topics
 
 
 def _index(
@@ -287,6 +306,7 @@ def _index(
         check("indexing", progress, done.vectors)
         metas = [_metadata(job, c, pages) | extra(c) for c in batch]
         store.add(coll, [chunk_id(job.id, c.index) for c in batch], matrix, texts, metas)
+        done.digest.feed(texts, matrix)
         done.vectors += len(batch)
         done.reused += reused
     return done

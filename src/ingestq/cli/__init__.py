@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from ingestq.cli import (  # noqa: F401 - importing registers the commands
     add,
+    ask,
     control,
     extract,
     inventory,

@@ -1,0 +1,102 @@
+"""Topics (offline and through an LLM) and ``ask``, against a local OpenAI-compatible stub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import FOUR_PAGES, GEOTOPO, corpus, run_cli
+from ingestq.config import load_settings
+from ingestq.db import connect
+from ingestq.jobs import events_for, get_job
+from ingestq.submit import add_paths
+from ingestq.worker import Worker, WorkerOptions
+from openai_stub import TOPICS, Stub, serve
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    with serve() as s:
+        yield s
+
+
+def llm_env(stub: Stub) -> dict[str, str]:
+    return {
+        "INGESTQ_LLM_MODEL": "stub-model",
+        "OPENAI_BASE_URL": stub.url,
+        "OPENAI_API_KEY": "test-key",
+    }
+
+
+def ingest(embedder: Any, path: str) -> Any:
+    settings = load_settings()
+    [sub] = add_paths(settings, [path]).submitted
+    worker = Worker(settings)
+    worker.tools.embedder = embedder
+    worker.run(WorkerOptions(burst=True))
+    conn = connect(settings.state_db)
+    return get_job(conn, sub.job.id), events_for(conn, sub.job.id)
+
+
+def test_offline_topics_are_relevant_phrases_of_the_document(embedder: Any) -> None:
+    job, _ = ingest(embedder, str(corpus(GEOTOPO)))
+    assert job.state == "completed"
+    assert 3 <= len(job.topics) <= 8
+    text = " ".join(c["text"] for c in json.loads(run_cli("chunks", job.id, "--json").stdout))
+    flat = " ".join(text.lower().split())
+    for topic in job.topics:
+        assert topic in flat or all(w in flat for w in topic.split()), topic
+    # GeoTopo is a lecture on geometry and topology: its topics say so.
+    assert any(w in " ".join(job.topics) for w in ("topolog", "mannigfaltigkeit", "homomorphismus"))
+    assert len(set(job.topics)) == len(job.topics)
+    shown = run_cli("status", job.id, check=True).stdout
+    assert job.topics[0] in shown
+
+
+def test_llm_topics_and_their_fallback(
+    embedder: Any, stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in llm_env(stub).items():
+        monkeypatch.setenv(name, value)
+    job, events = ingest(embedder, str(corpus(FOUR_PAGES)))
+    assert job.topics == TOPICS
+    [request] = [r for r in stub.requests if r["path"].endswith("/chat/completions")]
+    assert request["body"]["model"] == "stub-model"
+    assert "blind text" in request["body"]["messages"][-1]["content"].lower()
+    assert not [e for e in events if e["event"] == "topics_fallback"]
+
+    stub.fail = True
+    job2, events2 = ingest(embedder, str(corpus(GEOTOPO)))
+    assert job2.state == "completed", "an LLM failure never fails the job"
+    assert 3 <= len(job2.topics) <= 8 and job2.topics != TOPICS
+    [note] = [e["message"] for e in events2 if e["event"] == "topics_fallback"]
+    assert "LLM topics failed" in note and "offline" in note
+
+
+@pytest.mark.e2e
+def test_ask_streams_an_answer_citing_sources(embedder: Any, stub: Stub) -> None:
+    ingest(embedder, str(corpus(FOUR_PAGES)))
+    env = llm_env(stub)
+    proc = run_cli("ask", "what is a blind text for?", env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "The sources say so [pdflatex-4-pages.pdf p." in proc.stdout
+    assert "Sources" in proc.stdout and "pdflatex-4-pages.pdf p." in proc.stdout.split("Sources")[1]
+    [request] = [r for r in stub.requests if r["body"].get("stream")]
+    prompt = request["body"]["messages"][-1]["content"]
+    assert "[pdflatex-4-pages.pdf p." in prompt and "what is a blind text for?" in prompt
+    data = json.loads(run_cli("ask", "blind text?", "--json", env=env, check=True).stdout)
+    assert data["answer"].startswith("The sources say so") and data["sources"]
+    stub.fail = True
+    failed = run_cli("ask", "blind text?", env=env)
+    assert failed.returncode == 1 and "the LLM failed" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+def test_ask_without_an_llm_says_so_in_one_line() -> None:
+    proc = run_cli("ask", "anything?", env={"INGESTQ_LLM_MODEL": ""})
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert "no LLM is configured" in line and "ingestq search" in line
