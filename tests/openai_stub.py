@@ -7,6 +7,7 @@ request is recorded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -22,6 +23,7 @@ class Stub:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.fail = False  # answer 500 to everything
+        self.rate_limit = 0  # answer 429 (Retry-After: 1) to this many embeddings requests
         self.url = ""
 
     def answer_for(self, body: dict[str, Any]) -> str:
@@ -43,6 +45,13 @@ def serve() -> Iterator[Stub]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             stub.requests.append({"path": self.path, "body": body})
+            if self.path.endswith("/embeddings") and not stub.fail:
+                if stub.rate_limit > 0:
+                    stub.rate_limit -= 1
+                    self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"})
+                else:
+                    self._send(200, _embeddings(body["model"], body["input"]))
+                return
             if stub.fail or not self.path.endswith("/chat/completions"):
                 self._send(500 if stub.fail else 404, {"error": {"message": "stub says no"}})
                 return
@@ -52,9 +61,13 @@ def serve() -> Iterator[Stub]:
             else:
                 self._send(200, _completion(body["model"], text))
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
+        def _send(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -105,4 +118,28 @@ def _completion(model: str, text: str) -> dict[str, Any]:
             }
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+
+
+DIMENSION = 64
+
+
+def _vector(text: str) -> list[float]:
+    """A bag of hashed words: texts sharing words point the same way."""
+    vec = [0.0] * DIMENSION
+    for word in re.findall(r"\w+", text.lower()):
+        vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % DIMENSION] += 1.0
+    return vec
+
+
+def _embeddings(model: str, inputs: Any) -> dict[str, Any]:
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    return {
+        "object": "list",
+        "model": model,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _vector(t)}
+            for i, t in enumerate(texts)
+        ],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
     }

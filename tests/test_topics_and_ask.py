@@ -100,3 +100,37 @@ def test_ask_without_an_llm_says_so_in_one_line() -> None:
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
     assert "no LLM is configured" in line and "ingestq search" in line
+
+
+@pytest.mark.e2e
+def test_the_openai_embedder_indexes_and_searches_and_retries_on_429(stub: Stub) -> None:
+    env = llm_env(stub) | {
+        "INGESTQ_EMBEDDER": "openai:stub-embed",
+        "INGESTQ_LLM_MODEL": "",
+        "INGESTQ_RETRY_BACKOFF": "0.2",
+    }
+    stub.rate_limit = 1
+    # --wait with no worker runs the job here and waits out the retry the 429 asks for.
+    waited = run_cli("add", str(corpus(FOUR_PAGES)), "--wait", "--json", env=env, timeout=300)
+    assert waited.returncode == 0, waited.stderr
+    [job] = json.loads(waited.stdout)
+    done = json.loads(run_cli("status", job["id"], "--json", env=env, check=True).stdout)[0]
+    assert done["state"] == "completed" and done["attempts"] == 2, done["error"]
+    assert any(e["event"] == "retry_scheduled" and "429" in e["message"] for e in done["events"])
+    [coll] = json.loads(run_cli("collections", "--json", env=env, check=True).stdout)
+    assert (coll["model"], coll["dimension"]) == ("openai:stub-embed", 64)
+    chunks = json.loads(run_cli("chunks", job["id"], "--json", env=env, check=True).stdout)
+    # Chunks follow this model's 8,191-token limit, not MiniLM's 256.
+    assert len(chunks) < 4 and max(c["tokens"] for c in chunks) > 256
+    hits = json.loads(run_cli("search", "blind text", "--json", env=env, check=True).stdout)
+    assert hits and hits[0]["job_id"] == job["id"]
+    assert any(r["path"].endswith("/embeddings") for r in stub.requests)
+    # The default model cannot search a collection built by another.
+    other = run_cli("search", "blind text")
+    assert other.returncode == 1 and "openai:stub-embed" in other.stderr
+
+
+def test_a_bad_embedder_setting_is_a_usage_error() -> None:
+    for spec in ("bogus", "openai:", "remote:x"):
+        proc = run_cli("status", env={"INGESTQ_EMBEDDER": spec})
+        assert proc.returncode == 2 and "INGESTQ_EMBEDDER" in proc.stderr, spec

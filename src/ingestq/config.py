@@ -107,6 +107,19 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def _embedder(env: Mapping[str, str]) -> str:
+    """The embedder's name: ``openai:<model>``, or a local model (``local:`` dropped)."""
+    spec = env.get("INGESTQ_EMBEDDER") or ""
+    if not spec:
+        return env.get("INGESTQ_MODEL") or DEFAULT_MODEL
+    kind, sep, name = spec.partition(":")
+    if not sep or kind not in ("local", "openai") or (kind == "openai" and not name):
+        raise ConfigError(
+            f"INGESTQ_EMBEDDER={spec!r}: use local:<model name or path> or openai:<model>"
+        )
+    return f"openai:{name}" if kind == "openai" else name or DEFAULT_MODEL
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -115,7 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         home=home.resolve(),
         max_file_mb=_number(env, "INGESTQ_MAX_FILE_MB", 100.0, minimum=0.001),
-        model=env.get("INGESTQ_MODEL") or DEFAULT_MODEL,
+        model=_embedder(env),
         job_timeout_s=_number(env, "INGESTQ_JOB_TIMEOUT", 300.0, minimum=0.1),
         embed_batch_size=int(_number(env, "INGESTQ_EMBED_BATCH", 64, minimum=1)),
         shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0),

@@ -46,9 +46,9 @@ class Resources:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from ingestq.embedder import Embedder
+                from ingestq.openai_embedder import make_embedder
 
-                self._embedder = Embedder(self.settings.model)
+                self._embedder = make_embedder(self.settings.model)
             return self._embedder
 
     @embedder.setter

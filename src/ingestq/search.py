@@ -26,9 +26,9 @@ def search(
             f"collection {collection!r} was built with {meta.get('embedding_model')!r}, "
             f"but INGESTQ_MODEL is {settings.model!r}"
         )
-    from ingestq.embedder import Embedder
+    from ingestq.openai_embedder import make_embedder
 
-    embedder = Embedder(settings.model)
+    embedder = make_embedder(settings.model)
     coll = store.collection(collection, embedder.name, embedder.dimension, create=False)
     vector = embedder.encode([query])[0]
     return store.query(coll, vector, k)
