@@ -109,6 +109,23 @@ def _extractors(e: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _backends(b: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            f"model float32, GeoTopo's {b['chunks']} chunks",
+            f"{b['float32_s']:.2f} s",
+            "baseline",
+        ),
+        (
+            "  int8 (torch dynamic quantization)",
+            f"{b['int8_s']:.2f} s",
+            f"{b['int8_speedup']:.2f}x faster; cosine to float32 {b['int8_cosine_median']:.3f}; "
+            f"top-1 agreement {b['int8_top1_agreement']:.0%}, top-5 {b['int8_top5_overlap']:.0%}",
+        ),
+        ("  ONNX", "-", b["onnx"]),
+    ]
+
+
 def report(results: dict[str, Any]) -> None:
     rows = _latency(results)
     if c := results.get("corpus"):
@@ -117,6 +134,8 @@ def report(results: dict[str, Any]) -> None:
         rows += _memory(m)
     if e := results.get("extractors"):
         rows += _extractors(e)
+    if b := results.get("backends"):
+        rows += _backends(b)
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>9}  {note}")

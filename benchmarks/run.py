@@ -17,7 +17,8 @@ The figures, numbered as in the README:
 6. A naive all-in-memory pipeline against ingestq (corpus.py).
 7. Peak worker RSS, 100 against 1,000 pages, next to the model alone (memory.py).
 8. Re-ingesting the unchanged corpus against figure 5 (corpus.py).
-And the PDF text extractors side by side (extractors.py).
+And the PDF text extractors side by side (extractors.py), and an int8 backend of the
+model against float32 (backends.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CORPUS, GEOTOPO, ONE_PDF, ROOT
 
-FIGURES = ("add", "status", "scrape", "pickup", "corpus", "memory", "extractors")
+FIGURES = ("add", "status", "scrape", "pickup", "corpus", "memory", "extractors", "backends")
 SMOKE_CORPUS = [
     "001-trivial/minimal-document.pdf",
     "004-pdflatex-4-pages/pdflatex-4-pages.pdf",
@@ -70,6 +71,10 @@ def run(figure: str, runs: int, smoke: bool) -> Any:
         from memory import bench_memory
 
         return bench_memory(runs, 20, 100) if smoke else bench_memory(runs)
+    if figure == "backends":
+        from backends import bench_backends
+
+        return bench_backends(runs)
     from extractors import bench_extractors
 
     return bench_extractors(runs)
