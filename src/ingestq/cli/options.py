@@ -70,3 +70,10 @@ Wait = Annotated[
         "run them here.",
     ),
 ]
+States = Annotated[
+    list[str] | None,
+    typer.Option("--state", "-s", help="Only jobs in this state (repeatable).", show_default=False),
+]
+CollectionFilter = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Only this collection.")
+]

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
+from ingestq.cli.options import CollectionFilter, States
 from ingestq.config import load_settings
 from ingestq.jobs import Job
 
@@ -56,12 +57,7 @@ def status(
             show_default=False,
         ),
     ] = None,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state", "-s", help="Only jobs in this state (repeatable).", show_default=False
-        ),
-    ] = None,
+    state: States = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many jobs.")] = 20,
     since: Annotated[
         str | None,
@@ -72,9 +68,7 @@ def status(
             help="Only jobs that changed in this last while: 30m, 24h, 7d.",
         ),
     ] = None,
-    collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Only this collection.")
-    ] = None,
+    collection: CollectionFilter = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show recent jobs, or every field and the history of the jobs named.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,6 +14,7 @@ from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
+from ingestq.cli.options import CollectionFilter, States
 from ingestq.config import load_settings
 
 if TYPE_CHECKING:
@@ -31,15 +33,8 @@ def watch(
         bool,
         typer.Option("--until-done", help="Exit when nothing is queued, processing or retrying."),
     ] = False,
-    collection: Annotated[
-        str | None, typer.Option("--collection", "-c", help="Only this collection.")
-    ] = None,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state", "-s", help="Only jobs in this state (repeatable).", show_default=False
-        ),
-    ] = None,
+    collection: CollectionFilter = None,
+    state: States = None,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.", min=0.1)] = 1.0,
 ) -> None:
     """Follow jobs live: state, stage, progress, ETA and vectors, refreshed every second.
@@ -83,14 +78,13 @@ def follow(
 
     conn = connect(load_settings().state_db)
     tally = Tally()
-    live = sys.stdout.isatty()
     try:
         if quiet:
-            _follow_quiet(conn, flt, tally, until_done, interval, stop)
-        elif live:
+            _loop(conn, flt, tally, until_done, interval, stop, lambda snap: None)
+        elif sys.stdout.isatty():
             _follow_live(conn, flt, tally, until_done, interval, stop)
         else:
-            _follow_plain(conn, flt, tally, until_done, interval, stop)
+            _loop(conn, flt, tally, until_done, interval, stop, _Lines())
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
@@ -98,38 +92,42 @@ def follow(
     return tally
 
 
-def _follow_quiet(
-    conn: Any, flt: Filter, tally: Tally, until_done: bool, interval: float, stop: Any
+def _loop(
+    conn: Any,
+    flt: Filter,
+    tally: Tally,
+    until_done: bool,
+    interval: float,
+    stop: Any,
+    draw: Callable[[Snapshot], None],
 ) -> None:
+    """Snapshot, count, draw, until done."""
     from ingestq.watch import snapshot
 
     while True:
         snap = snapshot(conn, flt)
         tally.update(snap, flt.since)
+        draw(snap)
         if _finished(snap, until_done, stop):
             return
         time.sleep(interval)
 
 
-def _follow_plain(
-    conn: Any, flt: Filter, tally: Tally, until_done: bool, interval: float, stop: Any
-) -> None:
-    from ingestq.watch import changes, snapshot
+class _Lines:
+    """One plain line per state change: for pipes and cron logs."""
 
-    before = None
-    while True:
-        snap = snapshot(conn, flt)
-        tally.update(snap, flt.since)
-        for job, old in changes(before, snap):
+    def __init__(self) -> None:
+        self.before: Snapshot | None = None
+
+    def __call__(self, snap: Snapshot) -> None:
+        from ingestq.watch import changes
+
+        for job, old in changes(self.before, snap):
             detail = job.error if job.state == "failed" else f"{job.vector_count} vectors"
             stamp = datetime.now().strftime("%H:%M:%S")
-            print(
-                f"{stamp} {job.id} {old or '-'} -> {job.state} {job.source} ({detail})", flush=True
-            )
-        before = snap
-        if _finished(snap, until_done, stop):
-            return
-        time.sleep(interval)
+            line = f"{stamp} {job.id} {old or '-'} -> {job.state} {job.source} ({detail})"
+            print(line, flush=True)
+        self.before = snap
 
 
 def _follow_live(
@@ -139,18 +137,17 @@ def _follow_live(
 
     from ingestq.watch import snapshot, throughput
 
-    before = snapshot(conn, flt)
-    rate = 0.0
-    with Live(_screen(before, rate), console=render.out, auto_refresh=False) as screen:
-        while True:
-            snap = snapshot(conn, flt)
-            tally.update(snap, flt.since)
-            rate = 0.7 * rate + 0.3 * throughput(before, snap)  # smoothed: the worker is bursty
+    first = snapshot(conn, flt)
+    with Live(_screen(first, 0.0), console=render.out, auto_refresh=False) as screen:
+        last: list[Any] = [first, 0.0]  # the previous snapshot and the smoothed rate
+
+        def draw(snap: Snapshot) -> None:
+            # Smoothed: the worker writes progress in bursts.
+            rate = 0.7 * last[1] + 0.3 * throughput(last[0], snap)
+            last[:] = [snap, rate]
             screen.update(_screen(snap, rate), refresh=True)
-            before = snap
-            if _finished(snap, until_done, stop):
-                return
-            time.sleep(interval)
+
+        _loop(conn, flt, tally, until_done, interval, stop, draw)
 
 
 def _finished(snap: Snapshot, until_done: bool, stop: Any) -> bool:
