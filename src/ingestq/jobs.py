@@ -106,6 +106,30 @@ def _new_job(spec: NewJob, now: str) -> Job:
     return job
 
 
+_INSERTED = (
+    "id",
+    "kind",
+    "source",
+    "collection",
+    "state",
+    "queued_at",
+    "updated_at",
+    "content_hash",
+    "size_bytes",
+    "options",
+    "not_before",
+    "unchanged",
+    "vector_count",
+    "progress",
+    "completed_at",
+)
+
+
+def _row(job: Job) -> tuple[Any, ...]:
+    values = {**asdict(job), "options": json.dumps(job.options), "unchanged": int(job.unchanged)}
+    return tuple(values[name] for name in _INSERTED)
+
+
 def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
     """Insert ``specs`` as jobs, all in one transaction.
 
@@ -113,46 +137,11 @@ def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
     """
     now = utcnow()
     jobs = [_new_job(spec, now) for spec in specs]
-    columns = (
-        "id",
-        "kind",
-        "source",
-        "collection",
-        "state",
-        "queued_at",
-        "updated_at",
-        "content_hash",
-        "size_bytes",
-        "options",
-        "not_before",
-        "unchanged",
-        "vector_count",
-        "progress",
-        "completed_at",
-    )
+    marks = ",".join("?" * len(_INSERTED))
     with transaction(conn):
         conn.executemany(
-            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})",
-            [
-                (
-                    j.id,
-                    j.kind,
-                    j.source,
-                    j.collection,
-                    j.state,
-                    j.queued_at,
-                    j.updated_at,
-                    j.content_hash,
-                    j.size_bytes,
-                    json.dumps(j.options),
-                    j.not_before,
-                    int(j.unchanged),
-                    j.vector_count,
-                    j.progress,
-                    j.completed_at,
-                )
-                for j in jobs
-            ],
+            f"INSERT INTO jobs ({', '.join(_INSERTED)}) VALUES ({marks})",
+            [_row(j) for j in jobs],
         )
         conn.executemany(
             "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'queued', ?)",

@@ -134,27 +134,31 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
             add_event(conn, job.id, event, message)
         add_event(conn, job.id, "completed", _summary(outcome), {"timings": outcome.timings})
         callbacks.queue_for(conn, job.id)
-        if outcome.removed:
-            sources.forget(conn, job.collection, "pdf", job.source)
-            conn.execute(
-                "UPDATE jobs SET vector_count = 0 WHERE collection = ? AND source = ?"
-                " AND state = ?",
-                (job.collection, job.source, COMPLETED),
-            )
-        elif not outcome.unchanged:
-            sources.record(
-                conn,
-                sources.Source(
-                    job.collection,
-                    job.kind,
-                    job.source,
-                    outcome.content_hash or job.content_hash,
-                    job.id,
-                    outcome.etag,
-                    outcome.last_modified,
-                ),
-            )
+        _update_source(conn, job, outcome)
     return True
+
+
+def _update_source(conn: sqlite3.Connection, job: Job, outcome: Outcome) -> None:
+    """Point the job's source at what it now holds (call inside the completing transaction)."""
+    if outcome.removed:
+        sources.forget(conn, job.collection, "pdf", job.source)
+        conn.execute(
+            "UPDATE jobs SET vector_count = 0 WHERE collection = ? AND source = ? AND state = ?",
+            (job.collection, job.source, COMPLETED),
+        )
+    elif not outcome.unchanged:
+        sources.record(
+            conn,
+            sources.Source(
+                job.collection,
+                job.kind,
+                job.source,
+                outcome.content_hash or job.content_hash,
+                job.id,
+                outcome.etag,
+                outcome.last_modified,
+            ),
+        )
 
 
 def _summary(outcome: Outcome) -> str:

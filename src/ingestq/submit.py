@@ -199,15 +199,7 @@ def add_paths(
     chunking = _checked_options(collection, chunking)
     options = chunking.as_dict() | callback_option(settings, callback)
     result = AddResult()
-    files: dict[Path, None] = {}  # ordered set: the same file named twice is one entry
-    for raw in raw_paths:
-        for path, error in expand(raw):
-            if path is None:
-                result.errors.append(error)
-            elif problem := check_pdf(path, settings.max_file_bytes):
-                result.errors.append(problem)
-            else:
-                files[path.resolve()] = None
+    files = _valid_files(settings, raw_paths, result.errors)
     if not files:
         raise UsageError("nothing to add: " + ("; ".join(result.errors) or "no paths given"))
     entries: list[tuple[str | None, jobs.NewJob]] = []
@@ -240,6 +232,20 @@ def add_paths(
         record_jobs(settings, result, entries, None if force or by_path else known)
     result.submitted += [Submitted(job=job, duplicate_of=job.id) for job in failed]
     return result
+
+
+def _valid_files(settings: Settings, raw_paths: Sequence[str], errors: list[str]) -> list[Path]:
+    """The PDFs ``raw_paths`` name, each once; why the others cannot be added goes to ``errors``."""
+    files: dict[Path, None] = {}  # ordered set: the same file named twice is one entry
+    for raw in raw_paths:
+        for path, error in expand(raw):
+            if path is None:
+                errors.append(error)
+            elif problem := check_pdf(path, settings.max_file_bytes):
+                errors.append(problem)
+            else:
+                files[path.resolve()] = None
+    return list(files)
 
 
 def _mark_unchanged(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,9 @@ from ingestq.cli.options import (
 )
 from ingestq.config import DEFAULT_COLLECTION, load_settings
 from ingestq.submit import ChunkOptions, add_paths, not_before, read_list
+
+if TYPE_CHECKING:
+    from ingestq.sync import SyncResult
 
 
 @app.command()
@@ -123,6 +126,10 @@ def _sync(
         chunking=chunking,
         callback=callback,
     )
+    _show_sync(result, dry_run, as_json)
+
+
+def _show_sync(result: SyncResult, dry_run: bool, as_json: bool) -> None:
     if as_json:
         render.print_json(
             {
