@@ -81,6 +81,9 @@ def test_watch_into_a_pipe_prints_one_line_per_change(worker_proc: Any) -> None:
     )
     assert all("\x1b[" not in ln for ln in proc.stdout.splitlines()), "no redrawing into a pipe"
     assert any("-> completed" in ln and "1 vectors" in ln for ln in lines)
+    as_json = run_cli("watch", "--until-done", "--json", timeout=60)
+    changes = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert {"id": job["id"], "to": "completed", "vectors": 1}.items() <= changes[-1].items()
 
 
 def test_watch_with_nothing_to_do_exits_at_once() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -36,6 +37,9 @@ def watch(
     collection: CollectionFilter = None,
     state: States = None,
     interval: Annotated[float, typer.Option(help="Seconds between refreshes.", min=0.1)] = 1.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per state change, never a table.")
+    ] = False,
 ) -> None:
     """Follow jobs live: state, stage, progress, ETA and vectors, refreshed every second.
 
@@ -59,7 +63,7 @@ def watch(
     flt = Filter(
         since=since.isoformat().replace("+00:00", "Z"), collection=collection, states=state or ()
     )
-    tally = follow(flt, until_done=until_done, interval=interval)
+    tally = follow(flt, until_done=until_done, interval=interval, as_json=as_json)
     if until_done and tally.failed:
         raise typer.Exit(1)
 
@@ -71,6 +75,7 @@ def follow(
     interval: float,
     stop: threading.Event | None = None,
     quiet: bool = False,
+    as_json: bool = False,
 ) -> Tally:
     """Draw (or print) snapshots until done, ``stop`` is set, or Ctrl-C; return the tally."""
     from ingestq.db import connect
@@ -81,6 +86,8 @@ def follow(
     try:
         if quiet:
             _loop(conn, flt, tally, until_done, interval, stop, lambda snap: None)
+        elif as_json:
+            _loop(conn, flt, tally, until_done, interval, stop, _Lines(as_json=True))
         elif sys.stdout.isatty():
             _follow_live(conn, flt, tally, until_done, interval, stop)
         else:
@@ -114,15 +121,22 @@ def _loop(
 
 
 class _Lines:
-    """One plain line per state change: for pipes and cron logs."""
+    """One line per state change, plain or JSON: for pipes and cron logs."""
 
-    def __init__(self) -> None:
+    def __init__(self, as_json: bool = False) -> None:
         self.before: Snapshot | None = None
+        self.as_json = as_json
 
     def __call__(self, snap: Snapshot) -> None:
         from ingestq.watch import changes
 
         for job, old in changes(self.before, snap):
+            if self.as_json:
+                change: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "id": job.id}
+                change |= {"source": job.source, "from": old, "to": job.state}
+                change |= {"vectors": job.vector_count, "error": job.error}
+                print(json.dumps(change), flush=True)
+                continue
             detail = job.error if job.state == "failed" else f"{job.vector_count} vectors"
             stamp = datetime.now().strftime("%H:%M:%S")
             line = f"{stamp} {job.id} {old or '-'} -> {job.state} {job.source} ({detail})"
