@@ -56,7 +56,7 @@ def test_a_pdf_becomes_chunks_with_pages_and_metadata(embedder: Any) -> None:
     events = [e["event"] for e in history]
     assert events[:2] == ["queued", "claimed"] and events[-1] == "completed"
     stages = [e["message"] for e in history if e["event"] == "stage"]
-    assert stages == ["parsing", "embedding", "indexing"], "each stage is noted once"
+    assert stages == ["parsing", "embedding", "indexing", "topics"], "each stage is noted once"
 
 
 def test_running_a_job_again_never_duplicates_vectors(embedder: Any) -> None:
