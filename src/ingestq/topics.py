@@ -2,10 +2,11 @@
 
 Offline by default, with the model already loaded: candidate phrases (runs of
 one to three content words) are counted while the chunks stream past, then
-the most frequent are embedded and ranked by similarity to the document (the
-mean of its chunk vectors), diversified by maximal marginal relevance so the
-phrases are not near-duplicates. When an LLM is configured the worker asks it
-instead (:func:`llm_topics`), falling back to this on any failure.
+the most frequent (up to 150, fewer for a short document) are embedded and
+ranked by similarity to the document (the mean of its chunk vectors),
+diversified by maximal marginal relevance so the phrases are not
+near-duplicates. When an LLM is configured the worker asks it instead
+(:func:`llm_topics`), falling back to this on any failure.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
     from ingestq.embedder import Embedder
 
 MIN_TOPICS, MAX_TOPICS = 3, 8
-#: Phrases embedded per document: the most frequent candidates.
+#: Phrases embedded per document (the most frequent): this many at most, and for a short
+#: document fewer, since each costs about as much to embed as 1/40 of a chunk.
 CANDIDATES = 150
+CANDIDATES_PER_CHUNK = 5
 #: How much MMR weighs relevance against novelty.
 LAMBDA = 0.6
 
@@ -72,10 +75,10 @@ class PhraseCounter:
             # Forget the rarest half: a phrase that matters recurs.
             self.counts = Counter(dict(self.counts.most_common(self.limit // 2)))
 
-    def candidates(self) -> list[str]:
-        common = [p for p, n in self.counts.most_common(CANDIDATES * 2) if n >= 2]
+    def candidates(self, limit: int = CANDIDATES) -> list[str]:
+        common = [p for p, n in self.counts.most_common(limit * 2) if n >= 2]
         if len(common) < MIN_TOPICS:
-            common = [p for p, _ in self.counts.most_common(CANDIDATES * 2)]
+            common = [p for p, _ in self.counts.most_common(limit * 2)]
         # A phrase contained in a longer, as frequent phrase adds nothing.
         out = [
             p
@@ -84,14 +87,16 @@ class PhraseCounter:
                 p != q and f" {p} " in f" {q} " and self.counts[q] >= self.counts[p] for q in common
             )
         ]
-        return out[:CANDIDATES]
+        return out[:limit]
 
 
-def offline_topics(counter: PhraseCounter, doc_vector: Any, embedder: Embedder) -> list[str]:
+def offline_topics(
+    counter: PhraseCounter, doc_vector: Any, embedder: Embedder, chunks: int = 30
+) -> list[str]:
     """Up to MAX_TOPICS phrases most like the document, and unlike each other."""
     import numpy as np
 
-    candidates = counter.candidates()
+    candidates = counter.candidates(min(CANDIDATES, 10 + CANDIDATES_PER_CHUNK * chunks))
     if not candidates or doc_vector is None:
         return []
     doc = np.asarray(doc_vector, dtype=np.float32)
@@ -145,10 +150,12 @@ class Digest:
     def __init__(self) -> None:
         self.phrases = PhraseCounter()
         self.vector_sum: Any = None
+        self.chunks = 0
         self._sample: list[str] = []
         self._sampled = 0
 
     def feed(self, texts: list[str], matrix: Any) -> None:
+        self.chunks += len(texts)
         for text in texts:
             self.phrases.feed(text)
             if self._sampled < self.SAMPLE_CHARS:
@@ -177,4 +184,4 @@ def choose(
         except Exception as exc:  # any failure there falls back, never fails the job
             text = " ".join(str(exc).split())[:200] or type(exc).__name__
             note = f"LLM topics failed ({text}); used offline topics"
-    return offline_topics(digest.phrases, digest.vector_sum, embedder), note
+    return offline_topics(digest.phrases, digest.vector_sum, embedder, digest.chunks), note
