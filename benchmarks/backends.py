@@ -33,8 +33,8 @@ def bench_backends(runs: int) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from ingestq.embedder import Embedder
-    from ingestq.pdf import open_pdf
+    from ingestq.embed.local import SentenceTransformerEmbedder as Embedder
+    from ingestq.readers.pdf import open_pdf
 
     embedder = Embedder()
     texts = [c.text for c in embedder.chunker().chunks(open_pdf(GEOTOPO).pages())]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "sample-files"
+CORPUS = ROOT / "tests" / "corpus" / "sample-files"
 GEOTOPO = CORPUS / "009-pdflatex-geotopo" / "GeoTopo-komprimiert.pdf"
 ONE_PDF = CORPUS / "004-pdflatex-4-pages" / "pdflatex-4-pages.pdf"
 BIN = Path(sys.executable).parent
@@ -41,5 +41,5 @@ def when(iso: str) -> datetime:
 
 
 def corpus_pdfs() -> list[Path]:
-    """Every PDF of the shared corpus: text, scanned, encrypted and broken alike."""
+    """Every PDF of the corpus (tests/corpus): text, scanned, encrypted and broken alike."""
     return sorted(CORPUS.rglob("*.pdf"))

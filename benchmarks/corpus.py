@@ -62,7 +62,7 @@ def ingestq_once(files: list[Path]) -> dict[str, Any]:
 def baselines(files: list[Path], embedder: Any) -> dict[str, Any]:
     from pypdf import PdfReader
 
-    from ingestq.pdf import open_pdf
+    from ingestq.readers.pdf import open_pdf
 
     chunker = embedder.chunker()
     texts = [c.text for f in files for c in chunker.chunks(open_pdf(f).pages())]
@@ -104,7 +104,7 @@ def naive(files: list[Path], embedder: Any) -> dict[str, Any]:
             )
     elapsed = time.perf_counter() - start
     # What the naive pipeline silently lost: word pieces past what the model reads.
-    limit = embedder.max_seq_length - embedder.special_tokens
+    limit = embedder.max_tokens - embedder.special_tokens
     sizes = [
         len(ids)
         for ids in embedder.tokenizer([c[2] for c in chunks], add_special_tokens=False)["input_ids"]
@@ -118,7 +118,7 @@ def naive(files: list[Path], embedder: Any) -> dict[str, Any]:
 
 
 def bench_corpus(runs: int, files: list[Path] | None = None) -> dict[str, Any]:
-    from ingestq.embedder import Embedder
+    from ingestq.embed.local import SentenceTransformerEmbedder as Embedder
 
     files = files or corpus_pdfs()
     ours = [ingestq_once(files) for _ in range(runs)]

@@ -60,7 +60,7 @@ def f1_score(pages: list[tuple[float, float, float]]) -> dict[str, float]:
 
 
 def ingestq_text(html: bytes) -> str:
-    from ingestq.webpage import parse
+    from ingestq.readers.webpage import parse
 
     return parse(html, "text/html", None, "https://example.org/").text
 

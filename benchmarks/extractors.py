@@ -37,7 +37,7 @@ def with_pypdf(path: Path) -> str:
 
 
 def with_pdfium(path: Path) -> str:
-    from ingestq.pdf import open_pdf
+    from ingestq.readers.pdf import open_pdf
 
     return "\n".join(p.text for p in open_pdf(path).raw_pages())
 
@@ -77,7 +77,7 @@ def quality(fn: Any) -> dict[str, float]:
 
 def readable() -> list[Path]:
     from ingestq.errors import IngestqError
-    from ingestq.pdf import open_pdf
+    from ingestq.readers.pdf import open_pdf
 
     out = []
     for path in corpus_pdfs():

@@ -62,7 +62,11 @@ def worker_peak(pdf: Path) -> float:
 
 
 def bench_memory(runs: int, small: int = 100, large: int = 1000) -> dict[str, Any]:
-    model_only = [sys.executable, "-c", "from ingestq.embedder import Embedder; Embedder()"]
+    model_only = [
+        sys.executable,
+        "-c",
+        "from ingestq.embed.local import SentenceTransformerEmbedder as E; E()",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         env = fresh_env(Path(tmp) / "home")
         small_pdf = build_pdf(small, Path(tmp) / f"{small}.pdf")

@@ -18,10 +18,11 @@ def fill(home: Path, count: int) -> None:
 
     os.environ["INGESTQ_HOME"] = str(home)
     from ingestq.config import load_settings
-    from ingestq.db import connect, transaction
-    from ingestq.jobs import NewJob, create_jobs
+    from ingestq.state import open_state
+    from ingestq.state.jobs import NewJob
+    from ingestq.state.lifecycle import create_jobs
 
-    conn = connect(load_settings().state_db)
+    db = open_state(load_settings())
     specs = [
         NewJob(
             "pdf",
@@ -32,13 +33,14 @@ def fill(home: Path, count: int) -> None:
         for n in range(count)
     ]
     for start in range(0, count, 1000):
-        create_jobs(conn, specs[start : start + 1000])
-    with transaction(conn):
-        conn.execute(
+        create_jobs(db, specs[start : start + 1000])
+    with db.transaction():
+        db.execute(
             "UPDATE jobs SET state = CASE abs(random()) % 10 WHEN 0 THEN 'failed'"
             " WHEN 1 THEN 'queued' ELSE 'completed' END, vector_count = 40, pages = 12,"
             " started_at = queued_at, completed_at = queued_at"
         )
+    db.close()
 
 
 def bench_status(runs: int, count: int = 10_000) -> dict[str, Any]:

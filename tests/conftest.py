@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "sample-files"
+CORPUS = ROOT / "tests" / "corpus" / "sample-files"
 
 
 def corpus(relative: str) -> Path:
@@ -48,9 +48,59 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def embedder() -> Any:
     """The real packaged model, loaded once for the whole session."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ingestq.embedder import Embedder
+    from ingestq.embed.local import SentenceTransformerEmbedder
 
-    return Embedder()
+    return SentenceTransformerEmbedder()
+
+
+def state() -> Any:
+    """The state database of the test's home (the caller closes it, or lets it go)."""
+    from ingestq.config import load_settings
+    from ingestq.state import open_state
+
+    return open_state(load_settings())
+
+
+def get_job(job_id: str) -> Any:
+    """The job as the state database has it now."""
+    from ingestq.state.jobs import get_job as find
+
+    db = state()
+    try:
+        return find(db, job_id)
+    finally:
+        db.close()
+
+
+def run_burst(embedder: Any, settings: Any = None) -> Any:
+    """Run every due job in this process with the session's model, as ``worker --burst`` would."""
+    from ingestq.config import load_settings
+    from ingestq.worker.worker import Worker, WorkerOptions
+
+    worker = Worker(settings or load_settings(), embedder)
+    worker.run(WorkerOptions(burst=True))
+    return worker
+
+
+def store_records(
+    where: dict[str, Any] | None = None, collection: str = "default"
+) -> list[dict[str, Any]]:
+    """Every chunk the vector store holds whose metadata has the values ``where`` gives."""
+    from ingestq.config import load_settings
+    from ingestq.store import open_vector_store
+
+    records = open_vector_store(load_settings()).records(collection)
+    return [r for r in records if all(r["metadata"].get(k) == v for k, v in (where or {}).items())]
+
+
+def stored(job_id: str, collection: str = "default") -> dict[str, list[Any]]:
+    """A job's chunks as the vector store holds them: ids, documents and metadatas."""
+    records = store_records({"job_id": job_id}, collection)
+    return {
+        "ids": [r["id"] for r in records],
+        "documents": [r["text"] for r in records],
+        "metadatas": [r["metadata"] for r in records],
+    }
 
 
 def run_cli(
@@ -59,10 +109,11 @@ def run_cli(
     timeout: float = 120,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    fault: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ingestq`` as a user would, in a real process."""
+    """Run ``python -m ingestq`` as a user would, in a real process (after ``fault``, if any)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "ingestq", *args],
+        with_fault(fault, *args) if fault else [sys.executable, "-m", "ingestq", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -109,16 +160,28 @@ class WorkerProcess(subprocess.Popen[str]):
         return self.log_path.read_text(errors="replace")
 
 
+def with_fault(fault: str, *args: str) -> list[str]:
+    """A command line running ``ingestq ARGS`` after ``fault``, Python code that breaks
+    something on purpose (the fault is the test's; the product has no fault hooks)."""
+    code = f"import sys\n{fault}\nfrom ingestq.cli import main\nmain(sys.argv[1:])\n"
+    return [sys.executable, "-c", code, *args]
+
+
 @pytest.fixture
 def worker_proc(home: Path, tmp_path: Path) -> Iterator[Any]:
     """Start ``ingestq worker`` processes; kill any still running at teardown."""
     procs: list[WorkerProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(*args: str, env: dict[str, str] | None = None, fault: str = "") -> WorkerProcess:
         log_path = tmp_path / f"worker-{len(procs)}.log"
+        command = (
+            with_fault(fault, "worker", *args)
+            if fault
+            else [sys.executable, "-m", "ingestq", "worker", *args]
+        )
         with log_path.open("w") as log:
             proc = WorkerProcess(
-                [sys.executable, "-m", "ingestq", "worker", *args],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 text=True,

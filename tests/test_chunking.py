@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestq.chunking import Chunk, limits_for
-from ingestq.textclean import Page
+from ingestq.embed.chunking import Chunk, limits_for
+from ingestq.readers.textclean import Page
 
 WORDS = [
     "retry",
@@ -55,14 +55,14 @@ def test_no_chunk_is_ever_truncated_by_the_model(
     embedder: Any, pages: list[str], size: int | None, overlap: int | None
 ) -> None:
     for chunk in chunk_pages(embedder, pages, size, overlap):
-        assert model_tokens(embedder, chunk.text) <= embedder.max_seq_length
+        assert model_tokens(embedder, chunk.text) <= embedder.max_tokens
         if size is not None:
             # Content tokens (without [CLS]/[SEP]) stay within the asked size.
             assert model_tokens(embedder, chunk.text) - 2 <= size
 
 
 def test_default_size_fills_the_model_and_counts_special_tokens(embedder: Any) -> None:
-    assert embedder.max_seq_length == 256  # from SentenceTransformer, not the tokenizer's 512
+    assert embedder.max_tokens == 256  # from SentenceTransformer, not the tokenizer's 512
     assert embedder.special_tokens == 2
     chunker = embedder.chunker()
     assert chunker.max_tokens == 254

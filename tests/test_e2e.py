@@ -22,6 +22,7 @@ from conftest import (
     TRIVIAL,
     corpus,
     run_cli,
+    store_records,
     wait_until,
 )
 
@@ -40,11 +41,7 @@ def add_json(*paths: Path, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
 
 
 def chroma_count(home: Path, where: dict[str, Any] | None = None) -> int:
-    from ingestq.vectorstore import VectorStore
-
-    store = VectorStore(home / "chroma")
-    coll = store._get("default")
-    return store.count(coll, where)
+    return len(store_records(where))
 
 
 def test_add_burst_status_search(home: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 
 from ingestq.config import Settings, load_settings
 from ingestq.errors import BlockedURLError, PermanentJobError, TransientJobError
-from ingestq.fetch import USER_AGENT, Fetcher
-from ingestq.netguard import NetGuard, refusal
-from ingestq.webpage import parse
+from ingestq.readers.fetch import USER_AGENT, Fetcher
+from ingestq.readers.netguard import NetGuard, refusal
+from ingestq.readers.webpage import parse
 from webserver import ARTICLE, NAV_TEXT, Server, serve
 
 

@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from conftest import BROKEN, FOUR_PAGES, GEOTOPO, MULTICOLUMN, TRIVIAL, corpus, run_cli
+from conftest import (
+    BROKEN,
+    FOUR_PAGES,
+    GEOTOPO,
+    MULTICOLUMN,
+    TRIVIAL,
+    corpus,
+    run_cli,
+    store_records,
+)
 from webserver import Server
 
 ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
@@ -30,10 +39,7 @@ def job(job_id: str) -> dict[str, Any]:
 
 
 def store_ids(home: Path, where: dict[str, Any] | None = None) -> set[str]:
-    from ingestq.vectorstore import VectorStore
-
-    store = VectorStore(home / "chroma")
-    return set(store._get("default").get(where=where, include=[])["ids"])
+    return {r["id"] for r in store_records(where)}
 
 
 @pytest.mark.e2e
@@ -47,9 +53,9 @@ def test_an_unchanged_file_is_recognised_at_add_time(tmp_path: Path, home: Path)
     assert again["state"] == "completed" and again["unchanged"] is True
     assert again["id"] != first["id"]
     from ingestq.config import load_settings
-    from ingestq.queue import JobQueue
+    from ingestq.queue import open_queue
 
-    assert JobQueue(load_settings()).pending_job_ids() == set(), "nothing for the worker"
+    assert open_queue(load_settings()).pending_job_ids() == set(), "nothing for the worker"
     assert job(again["id"])["unchanged"] is True
     burst()
     assert store_ids(home) == before

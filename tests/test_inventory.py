@@ -6,22 +6,22 @@ import json
 import math
 from typing import Any
 
-from conftest import BROKEN, FOUR_PAGES, TRIVIAL, corpus, run_cli
-from ingestq.blobs import blob_path
+from conftest import BROKEN, FOUR_PAGES, TRIVIAL, corpus, run_burst, run_cli, state
 from ingestq.config import load_settings
-from ingestq.db import connect
-from ingestq.submit import add_paths
-from ingestq.worker import Worker, WorkerOptions
+from ingestq.ops.inputs import SubmitOptions
+from ingestq.ops.submit import add_paths
+from ingestq.state.db import fetchval
+from ingestq.store import open_blob_store
+
+MANUALS = SubmitOptions(collection="manuals")
 
 
 def ingest(embedder: Any) -> dict[str, Any]:
     settings = load_settings()
     [trivial] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
-    [manual] = add_paths(settings, [str(corpus(FOUR_PAGES))], collection="manuals").submitted
+    [manual] = add_paths(settings, [str(corpus(FOUR_PAGES))], MANUALS).submitted
     [broken] = add_paths(settings, [str(corpus(BROKEN))]).submitted
-    worker = Worker(settings)
-    worker.tools.embedder = embedder  # the session's model: no second load
-    worker.run(WorkerOptions(burst=True))
+    run_burst(embedder, settings)  # the session's model: no second load
     return {"trivial": trivial.job, "manual": manual.job, "broken": broken.job}
 
 
@@ -68,24 +68,17 @@ def test_remove_deletes_a_job_and_everything_it_owns(embedder: Any) -> None:
     [gone] = cli_json("remove", manual.id[:14])
     assert gone["id"] == manual.id
     assert run_cli("status", manual.id).returncode == 1, "the job row is gone"
-    assert not blob_path(settings.blobs_dir, manual.content_hash or "").exists()
-    conn = connect(settings.state_db)
-    assert (
-        conn.execute("SELECT count(*) FROM events WHERE job_id = ?", (manual.id,)).fetchone()[0]
-        == 0
-    )
-    assert (
-        conn.execute("SELECT count(*) FROM sources WHERE job_id = ?", (manual.id,)).fetchone()[0]
-        == 0
-    )
+    assert not open_blob_store(settings).exists(manual.content_hash or "")
+    db = state()
+    assert fetchval(db, "SELECT count(*) FROM events WHERE job_id = ?", (manual.id,)) == 0
+    assert fetchval(db, "SELECT count(*) FROM sources WHERE job_id = ?", (manual.id,)) == 0
     listed = {c["name"]: c for c in cli_json("collections")}
     assert listed["manuals"]["chunks"] == 0 and listed["manuals"]["documents"] == 0
     assert cli_json("chunks", jobs["trivial"].id) == kept, "other jobs are untouched"
     # The file can be added again afresh: its source was forgotten with the job.
-    [again] = add_paths(settings, [str(corpus(FOUR_PAGES))], collection="manuals").submitted
+    [again] = add_paths(settings, [str(corpus(FOUR_PAGES))], MANUALS).submitted
     assert again.job.state == "queued"
-    conn.execute("UPDATE jobs SET state = 'processing' WHERE id = ?", (again.job.id,))
-    conn.commit()
+    db.execute("UPDATE jobs SET state = 'processing' WHERE id = ?", (again.job.id,))
     busy = run_cli("remove", again.job.id)
     assert busy.returncode == 1 and "cancel" in busy.stderr
     assert run_cli("remove", "01NOSUCHJOB").returncode == 1

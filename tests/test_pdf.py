@@ -18,7 +18,7 @@ from conftest import (
     corpus,
 )
 from ingestq.errors import EncryptedPDFError, UnreadablePDFError
-from ingestq.pdf import open_pdf
+from ingestq.readers.pdf import open_pdf
 
 
 def test_text_pdf_streams_clean_pages() -> None:
@@ -93,8 +93,8 @@ def test_soft_hyphens_rejoin_words_and_maths_survives() -> None:
 
 
 def test_pypdf_extracts_when_pdfium_cannot(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingestq.pdf
+    import ingestq.readers.pdf
 
-    monkeypatch.setattr(ingestq.pdf, "_open_pdfium", lambda path: None)
+    monkeypatch.setattr(ingestq.readers.pdf, "_open_pdfium", lambda path: None)
     text = " ".join(" ".join(p.text for p in open_pdf(corpus(GOOGLE_DOC)).pages()).split())
     assert "Explicit is better than implicit." in text

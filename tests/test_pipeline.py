@@ -8,42 +8,24 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, GEOTOPO, TRIVIAL, corpus
-from ingestq import jobs
-from ingestq.blobs import blob_path
+from conftest import FOUR_PAGES, GEOTOPO, TRIVIAL, corpus, run_burst, state, stored
+from conftest import get_job as job
 from ingestq.config import load_settings
-from ingestq.db import connect
 from ingestq.errors import ModelMismatchError
-from ingestq.submit import ChunkOptions, add_paths
-from ingestq.vectorstore import VectorStore
-from ingestq.worker import Worker, WorkerOptions
-
-
-def run_burst(embedder: Any) -> Worker:
-    worker = Worker(load_settings())
-    worker.tools.embedder = embedder  # share the session's model instead of loading it again
-    worker.run(WorkerOptions(burst=True))
-    return worker
-
-
-def job(job_id: str) -> jobs.Job:
-    return jobs.get_job(connect(load_settings().state_db), job_id)
-
-
-def stored(worker: Worker, job_id: str, collection: str = "default") -> dict[str, Any]:
-    tools = worker.tools
-    coll = tools.store.collection(collection, tools.embedder.name, tools.embedder.dimension)
-    return coll.get(where={"job_id": job_id}, include=["metadatas", "documents"])  # type: ignore[no-any-return]
+from ingestq.ops.inputs import ChunkOptions, SubmitOptions
+from ingestq.ops.submit import add_paths
+from ingestq.state.events import events_for
+from ingestq.store import open_blob_store, open_vector_store
 
 
 def test_a_pdf_becomes_chunks_with_pages_and_metadata(embedder: Any) -> None:
     [sub] = add_paths(load_settings(), [str(corpus(FOUR_PAGES))]).submitted
-    worker = run_burst(embedder)
+    run_burst(embedder)
     done = job(sub.job.id)
     assert done.state == "completed", done.error
     assert (done.pages, done.progress, done.attempts) == (4, 100, 1)
     assert done.started_at and done.completed_at and done.stage is None
-    records = stored(worker, done.id)
+    records = stored(done.id)
     assert len(records["ids"]) == done.vector_count > 10
     metas = records["metadatas"]
     assert {m["page"] for m in metas} == {1, 2, 3, 4}
@@ -52,7 +34,7 @@ def test_a_pdf_becomes_chunks_with_pages_and_metadata(embedder: Any) -> None:
     assert {m["kind"] for m in metas} == {"pdf"}
     assert sorted(m["chunk_index"] for m in metas) == list(range(done.vector_count))
     assert {m["content_hash"] for m in metas} == {done.content_hash}
-    history = jobs.events_for(connect(load_settings().state_db), done.id)
+    history = events_for(state(), done.id)
     events = [e["event"] for e in history]
     assert events[:2] == ["queued", "claimed"] and events[-1] == "completed"
     stages = [e["message"] for e in history if e["event"] == "stage"]
@@ -63,12 +45,11 @@ def test_running_a_job_again_never_duplicates_vectors(embedder: Any) -> None:
     [sub] = add_paths(load_settings(), [str(corpus(FOUR_PAGES))]).submitted
     worker = run_burst(embedder)
     first = job(sub.job.id).vector_count
-    conn = connect(load_settings().state_db)
-    conn.execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (sub.job.id,))
+    state().execute("UPDATE jobs SET state = 'queued' WHERE id = ?", (sub.job.id,))
     worker.execute(sub.job.id)
     again = job(sub.job.id)
     assert again.state == "completed"
-    assert len(stored(worker, sub.job.id)["ids"]) == first == again.vector_count
+    assert len(stored(sub.job.id)["ids"]) == first == again.vector_count
     # The second attempt found the first one's vectors and embedded nothing.
     assert (again.reused, again.embedded) == (first, 0)
     # A delivery of a completed job is skipped.
@@ -81,10 +62,11 @@ def test_chunk_options_apply(embedder: Any) -> None:
     [small] = add_paths(
         settings,
         [str(corpus(FOUR_PAGES))],
-        collection="small",
-        chunking=ChunkOptions(tokens=64, overlap=8),
+        SubmitOptions(collection="small", chunking=ChunkOptions(tokens=64, overlap=8)),
     ).submitted
-    [large] = add_paths(settings, [str(corpus(FOUR_PAGES))], collection="large").submitted
+    [large] = add_paths(
+        settings, [str(corpus(FOUR_PAGES))], SubmitOptions(collection="large")
+    ).submitted
     run_burst(embedder)
     assert job(small.job.id).vector_count > 3 * job(large.job.id).vector_count
 
@@ -93,10 +75,10 @@ def test_forced_reingest_replaces_the_previous_copy(embedder: Any) -> None:
     settings = load_settings()
     [old] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
     run_burst(embedder)
-    [new] = add_paths(settings, [str(corpus(TRIVIAL))], force=True).submitted
-    worker = run_burst(embedder)
-    assert len(stored(worker, old.job.id)["ids"]) == 0
-    assert len(stored(worker, new.job.id)["ids"]) == job(new.job.id).vector_count > 0
+    [new] = add_paths(settings, [str(corpus(TRIVIAL))], SubmitOptions(force=True)).submitted
+    run_burst(embedder)
+    assert len(stored(old.job.id)["ids"]) == 0
+    assert len(stored(new.job.id)["ids"]) == job(new.job.id).vector_count > 0
     assert job(old.job.id).vector_count == 0
 
 
@@ -107,17 +89,17 @@ def test_a_job_past_its_timeout_fails_and_the_next_one_runs(
     settings = load_settings()
     [slow] = add_paths(settings, [str(corpus(GEOTOPO))]).submitted
     [fast] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
-    worker = run_burst(embedder)
+    run_burst(embedder)
     failed = job(slow.job.id)
     assert (failed.state, failed.error) == ("failed", "timed out after 0.5 s")
-    assert len(stored(worker, slow.job.id)["ids"]) == 0, "partial vectors must be removed"
+    assert len(stored(slow.job.id)["ids"]) == 0, "partial vectors must be removed"
     assert job(fast.job.id).state == "completed"
 
 
 def test_a_missing_blob_fails_the_job_clearly(embedder: Any) -> None:
     settings = load_settings()
     [sub] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
-    blob_path(settings.blobs_dir, sub.job.content_hash or "").unlink()
+    assert open_blob_store(settings).delete(sub.job.content_hash or "")
     run_burst(embedder)
     assert job(sub.job.id).state == "failed"
     assert "missing" in (job(sub.job.id).error or "")
@@ -125,10 +107,10 @@ def test_a_missing_blob_fails_the_job_clearly(embedder: Any) -> None:
 
 def test_a_collection_of_another_model_is_refused(embedder: Any, tmp_path: Path) -> None:
     settings = load_settings()
-    store = VectorStore(settings.chroma_dir)
-    store.collection("default", "some-other-model", 768)
+    store = open_vector_store(settings)
+    store.ensure_collection("default", "some-other-model", 768)
     with pytest.raises(ModelMismatchError, match="some-other-model"):
-        store.collection("default", embedder.name, embedder.dimension)
+        store.ensure_collection("default", embedder.name, embedder.dimension)
     del store
     pdf = tmp_path / "x.pdf"
     shutil.copy(corpus(TRIVIAL), pdf)
@@ -142,8 +124,9 @@ def test_store_reopens_without_an_embedding_function(embedder: Any) -> None:
     settings = load_settings()
     [sub] = add_paths(settings, [str(corpus(TRIVIAL))]).submitted
     run_burst(embedder)
-    fresh = VectorStore(settings.chroma_dir)  # a new client, as `search` makes
-    coll = fresh.collection("default", embedder.name, embedder.dimension, create=False)
-    hits = fresh.query(coll, embedder.encode(["Lorem ipsum dolor sit amet"])[0], k=1)
+    fresh = open_vector_store(settings)  # a new client, as `search` makes
+    fresh.check_collection("default", embedder.name)
+    hits = fresh.query("default", embedder.encode(["Lorem ipsum dolor sit amet"])[0], k=1)
     assert hits[0].job_id == sub.job.id and 0.3 < hits[0].score <= 1.0
+    coll = fresh._get("default")  # type: ignore[attr-defined]
     assert coll.configuration_json["hnsw"]["space"] == "cosine"

@@ -17,10 +17,25 @@ from typing import Any
 
 import pytest
 
-from conftest import GEOTOPO, TRIVIAL, corpus, run_cli, wait_until
+from conftest import GEOTOPO, TRIVIAL, corpus, run_cli, store_records, wait_until
 from webserver import Server
 
 pytestmark = pytest.mark.e2e
+
+#: A bug in the pipeline: every attempt raises.
+BUG_IN_JOB = """
+import ingestq.worker.runner as runner
+def ingest(job, ctx, check):
+    raise ZeroDivisionError("a bug the test put there")
+runner.ingest = ingest
+"""
+
+#: ``add`` dies after committing its jobs and before enqueueing them.
+CRASH_BEFORE_ENQUEUE = """
+import os
+import ingestq.queue.huey as queue
+queue.HueyQueue.enqueue = lambda self, *args, **kwargs: os._exit(3)
+"""
 
 FAST = {
     "INGESTQ_ALLOW_PRIVATE_NETWORKS": "1",
@@ -67,9 +82,7 @@ def test_events_command_prints_the_history(server: Server) -> None:
 
 
 def test_a_bug_is_retried_and_its_traceback_stays_in_the_log(worker_proc: Any) -> None:
-    worker = worker_proc(
-        env={**FAST, "INGESTQ_MAX_RETRIES": "1", "INGESTQ_TEST_FAULT": "bug-in-job"}
-    )
+    worker = worker_proc(env={**FAST, "INGESTQ_MAX_RETRIES": "1"}, fault=BUG_IN_JOB)
     [entry] = submit("add", str(corpus(TRIVIAL)))
     wait_until(lambda: ended(entry["id"]), 60, "the job to fail")
     failed = job(entry["id"])
@@ -84,7 +97,7 @@ def test_a_second_signal_stops_at_once_and_recovery_finishes_the_job(worker_proc
     [entry] = submit("add", str(corpus(GEOTOPO)))
     wait_until(lambda: job(entry["id"])["vector_count"] > 0, 120, "the job to be mid-way")
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    wait_until(lambda: "received SIGTERM" in worker.log(), 30, "the first signal to be handled")
     worker.send_signal(signal.SIGTERM)
     worker.wait(30)  # far sooner than the 300 s grace
     assert job(entry["id"])["state"] == "processing"  # left for recovery
@@ -162,14 +175,11 @@ def test_cancel_a_processing_job_removes_its_vectors(worker_proc: Any, home: Pat
     )
     gone = job(entry["id"])
     assert (gone["state"], gone["vector_count"]) == ("cancelled", 0)
-    from ingestq.vectorstore import VectorStore
-
-    store = VectorStore(home / "chroma")
-    assert store.count(store._get("default"), {"job_id": entry["id"]}) == 0
+    assert store_records({"job_id": entry["id"]}) == []
 
 
 def test_a_crash_between_commit_and_enqueue_is_recovered(home: Path) -> None:
-    proc = run_cli("add", str(corpus(TRIVIAL)), env={"INGESTQ_TEST_FAULT": "after-commit"})
+    proc = run_cli("add", str(corpus(TRIVIAL)), fault=CRASH_BEFORE_ENQUEUE)
     assert proc.returncode == 3
     [lost] = json.loads(run_cli("status", "--json", check=True).stdout)
     assert lost["state"] == "queued"
@@ -179,7 +189,7 @@ def test_a_crash_between_commit_and_enqueue_is_recovered(home: Path) -> None:
 
 def test_a_running_worker_recovers_lost_messages(worker_proc: Any) -> None:
     worker_proc(env=FAST)
-    run_cli("add", str(corpus(TRIVIAL)), env={"INGESTQ_TEST_FAULT": "after-commit"})
+    run_cli("add", str(corpus(TRIVIAL)), fault=CRASH_BEFORE_ENQUEUE)
     [lost] = json.loads(run_cli("status", "--json", check=True).stdout)
     wait_until(lambda: ended(lost["id"]), 60, "periodic recovery to deliver the job")
     assert job(lost["id"])["state"] == "completed"

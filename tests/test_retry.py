@@ -6,7 +6,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from ingestq.retry import backoff_delay, next_delay, parse_retry_after
+from ingestq.backoff import backoff_delay, next_delay, parse_retry_after
 
 
 def test_default_schedule_is_about_15s_1min_5min() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, store_records
 from webserver import NAV_TEXT, Server
 
 SCRAPE_ENV = {
@@ -78,10 +78,11 @@ def test_every_kind_of_page_ends_in_the_right_state(server: Server, home: Path) 
     assert redirected["final_url"] == server.url("/docs/install.html")
     assert jobs[server.url("/docs/manual.pdf")]["pages"] == 4
 
-    from ingestq.vectorstore import VectorStore
-
-    store = VectorStore(home / "chroma")
-    records = store._get("default").get(include=["documents", "metadatas"])
+    chunks = store_records()
+    records = {
+        "documents": [r["text"] for r in chunks],
+        "metadatas": [r["metadata"] for r in chunks],
+    }
     assert not any(NAV_TEXT in d or "Report a bug" in d for d in records["documents"])
     html_meta = [m for m in records["metadatas"] if m["source"] == server.url("/docs/install.html")]
     assert {m["title"] for m in html_meta} == {"Installing Widgets — Widget Docs"}

@@ -9,21 +9,29 @@ from pathlib import Path
 
 import pytest
 
-from ingestq import jobs, lifecycle
-from ingestq.db import connect, transaction
-from ingestq.errors import NotFoundError, UsageError
-from ingestq.migrations import MIGRATIONS
-from ingestq.pipeline import Outcome
-from ingestq.recovery import RecoveryReport, recover_lost_leases
+from conftest import wait_until
+from ingestq.errors import NotFoundError, StateError, UsageError
+from ingestq.state import jobs, lifecycle
+from ingestq.state.db import Database, SqliteDatabase, fetchval
+from ingestq.state.events import events_for
+from ingestq.state.lifecycle import Outcome
+from ingestq.state.migrations import MIGRATIONS
+from ingestq.state.recovery import RecoveryReport, recover_lost_leases
+from ingestq.times import now
 
 
-def _db(home: Path) -> sqlite3.Connection:
-    return connect(home / "state.db")
+def _db(home: Path) -> Database:
+    return SqliteDatabase(home / "state.db")
 
 
-def _new(conn: sqlite3.Connection, n: int = 1, digest: str = "h") -> list[jobs.Job]:
-    return jobs.create_jobs(
-        conn,
+def _pragma(home: Path, name: str) -> object:
+    with sqlite3.connect(home / "state.db") as raw:
+        return raw.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def _new(db: Database, n: int = 1, digest: str = "h") -> list[jobs.Job]:
+    return lifecycle.create_jobs(
+        db,
         [
             jobs.NewJob("pdf", f"/d/{i}.pdf", "default", content_hash=f"{digest}{i}")
             for i in range(n)
@@ -32,168 +40,170 @@ def _new(conn: sqlite3.Connection, n: int = 1, digest: str = "h") -> list[jobs.J
 
 
 def test_first_use_creates_schema_in_wal_mode(home: Path) -> None:
-    conn = _db(home)
+    db = _db(home)
     assert (home / "state.db").is_file()
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert _pragma(home, "journal_mode") == "wal"
+    assert _pragma(home, "user_version") == len(MIGRATIONS)
+    tables = {r["name"] for r in db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"jobs", "events"} <= tables
     # Reopening applies nothing twice.
-    connect(home / "state.db").close()
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    _db(home).close()
+    assert _pragma(home, "user_version") == len(MIGRATIONS)
 
 
 def test_create_jobs_is_atomic(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = _db(home)
+    db = _db(home)
     bad = [jobs.NewJob("pdf", "/a.pdf", "default"), jobs.NewJob("pdf", None, "default")]  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError):
-        jobs.create_jobs(conn, bad)
-    assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+    with pytest.raises(StateError) as failed:
+        lifecycle.create_jobs(db, bad)
+    assert isinstance(failed.value.__cause__, sqlite3.IntegrityError)
+    assert fetchval(db, "SELECT count(*) FROM jobs") == 0
+    assert fetchval(db, "SELECT count(*) FROM events") == 0
 
 
 def test_new_jobs_are_queued_with_an_event(home: Path) -> None:
-    conn = _db(home)
-    [job] = _new(conn)
+    db = _db(home)
+    [job] = _new(db)
     assert job.state == jobs.QUEUED and len(job.id) == 26
     assert job.queued_at.endswith("Z")
-    assert [e["event"] for e in jobs.events_for(conn, job.id)] == ["queued"]
+    assert [e["event"] for e in events_for(db, job.id)] == ["queued"]
 
 
 def test_get_job_by_prefix(home: Path) -> None:
-    conn = _db(home)
-    a, b = _new(conn, 2)
-    assert jobs.get_job(conn, a.id).id == a.id
-    assert jobs.get_job(conn, a.id[:20].lower()).id == a.id
+    db = _db(home)
+    a, b = _new(db, 2)
+    assert jobs.get_job(db, a.id).id == a.id
+    assert jobs.get_job(db, a.id[:20].lower()).id == a.id
     with pytest.raises(NotFoundError):
-        jobs.get_job(conn, "ZZZZ")
+        jobs.get_job(db, "ZZZZ")
     common = 0
     while a.id[common] == b.id[common]:
         common += 1
     with pytest.raises(UsageError, match="more than one"):
-        jobs.get_job(conn, a.id[:common])
+        jobs.get_job(db, a.id[:common])
 
 
 def test_list_jobs_filters_and_orders_newest_first(home: Path) -> None:
-    conn = _db(home)
-    first = _new(conn, 3)
-    time.sleep(0.01)
-    later = _new(conn, 1, digest="z")
-    listed = jobs.list_jobs(conn, limit=2)
+    db = _db(home)
+    first = _new(db, 3)
+    # Newest first is by the time queued, to the millisecond: let one pass.
+    wait_until(lambda: now() > first[-1].queued_at, 5, "the clock to move on")
+    later = _new(db, 1, digest="z")
+    listed = jobs.list_jobs(db, limit=2)
     assert listed[0].id == later[0].id and len(listed) == 2
-    lifecycle.claim(conn, first[0].id, "w")
-    assert [j.id for j in jobs.list_jobs(conn, states=["processing"])] == [first[0].id]
+    lifecycle.claim(db, first[0].id, "w")
+    assert [j.id for j in jobs.list_jobs(db, states=["processing"])] == [first[0].id]
 
 
 def test_duplicates_are_found_only_for_live_jobs_in_the_same_collection(home: Path) -> None:
-    conn = _db(home)
-    [job] = _new(conn)
+    db = _db(home)
+    [job] = _new(db)
     assert (
-        jobs.find_live(conn, "default", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES)["h0"].id
+        jobs.find_live(db, "default", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES)["h0"].id
         == job.id
     )
-    assert jobs.find_live(conn, "other", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES) == {}
-    claimed = lifecycle.claim(conn, job.id, "w")
+    assert jobs.find_live(db, "other", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES) == {}
+    claimed = lifecycle.claim(db, job.id, "w")
     assert claimed is not None
-    lifecycle.fail(conn, claimed, "w", "boom")
-    assert jobs.find_live(conn, "default", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES) == {}
+    lifecycle.fail(db, claimed, "w", "boom")
+    assert jobs.find_live(db, "default", "pdf", "content_hash", ["h0"], jobs.DEDUP_STATES) == {}
 
 
 def test_a_job_is_claimed_once(home: Path) -> None:
-    conn = _db(home)
-    [job] = _new(conn)
-    claimed = lifecycle.claim(conn, job.id, "w1")
+    db = _db(home)
+    [job] = _new(db)
+    claimed = lifecycle.claim(db, job.id, "w1")
     assert claimed is not None and claimed.attempts == 1 and claimed.started_at
-    assert lifecycle.claim(conn, job.id, "w2") is None
+    assert lifecycle.claim(db, job.id, "w2") is None
 
 
 def test_writes_need_the_lease(home: Path) -> None:
-    conn = _db(home)
-    [job] = _new(conn)
-    claimed = lifecycle.claim(conn, job.id, "w1")
+    db = _db(home)
+    [job] = _new(db)
+    claimed = lifecycle.claim(db, job.id, "w1")
     assert claimed is not None
     assert not lifecycle.report(
-        conn, claimed, "intruder", stage="embedding", progress=50, vector_count=3
+        db, claimed, "intruder", stage="embedding", progress=50, vector_count=3
     )
     assert lifecycle.report(
-        conn, claimed, "w1", stage="embedding", progress=50, vector_count=3, note_stage=True
+        db, claimed, "w1", stage="embedding", progress=50, vector_count=3, note_stage=True
     )
-    lifecycle.complete(conn, claimed, "intruder", Outcome(vectors=9, pages=1))
-    assert jobs.get_job(conn, job.id).state == jobs.PROCESSING
-    lifecycle.complete(conn, claimed, "w1", Outcome(vectors=9, pages=1))
-    done = jobs.get_job(conn, job.id)
+    lifecycle.complete(db, claimed, "intruder", Outcome(vectors=9, pages=1))
+    assert jobs.get_job(db, job.id).state == jobs.PROCESSING
+    lifecycle.complete(db, claimed, "w1", Outcome(vectors=9, pages=1))
+    done = jobs.get_job(db, job.id)
     assert (done.state, done.vector_count, done.progress) == (jobs.COMPLETED, 9, 100)
     assert done.completed_at and done.lease_owner is None
-    events = [e["event"] for e in jobs.events_for(conn, job.id)]
+    events = [e["event"] for e in events_for(db, job.id)]
     assert events == ["queued", "claimed", "stage", "completed"]
 
 
 def test_hand_back_returns_the_job_without_counting_the_attempt(home: Path) -> None:
-    conn = _db(home)
-    [job] = _new(conn)
-    claimed = lifecycle.claim(conn, job.id, "w1")
+    db = _db(home)
+    [job] = _new(db)
+    claimed = lifecycle.claim(db, job.id, "w1")
     assert claimed is not None
-    lifecycle.hand_back(conn, claimed, "w1", "shutting down")
-    back = jobs.get_job(conn, job.id)
+    lifecycle.hand_back(db, claimed, "w1", "shutting down")
+    back = jobs.get_job(db, job.id)
     assert (back.state, back.attempts, back.lease_owner) == (jobs.QUEUED, 0, None)
 
 
 def test_lost_leases_are_recovered_with_the_attempt_counted(home: Path) -> None:
-    conn = _db(home)
-    dead, mine, stale, spent = _new(conn, 4)
+    db = _db(home)
+    dead, mine, stale, spent = _new(db, 4)
     for job, owner in ((dead, "dead-worker"), (mine, "me"), (stale, "me"), (spent, "gone")):
-        lifecycle.claim(conn, job.id, owner)
-    conn.execute(
+        lifecycle.claim(db, job.id, owner)
+    db.execute(
         "UPDATE jobs SET heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE id = ?", (stale.id,)
     )
-    conn.execute("UPDATE jobs SET attempts = 4 WHERE id = ?", (spent.id,))
+    db.execute("UPDATE jobs SET attempts = 4 WHERE id = ?", (spent.id,))
     report = RecoveryReport()
-    recover_lost_leases(conn, "me", lease_s=60, max_attempts=4, report=report)
+    recover_lost_leases(db, "me", lease_s=60, max_attempts=4, report=report)
     assert sorted(report.requeued) == sorted([dead.id, stale.id])
     assert report.failed == [spent.id]
-    got = jobs.get_job(conn, dead.id)
+    got = jobs.get_job(db, dead.id)
     assert (got.state, got.attempts) == (jobs.QUEUED, 1)
-    assert jobs.get_job(conn, mine.id).state == jobs.PROCESSING
-    failed = jobs.get_job(conn, spent.id)
+    assert jobs.get_job(db, mine.id).state == jobs.PROCESSING
+    failed = jobs.get_job(db, spent.id)
     assert failed.state == jobs.FAILED and "lost during attempt 4 of 4" in (failed.error or "")
-    assert "recovered" in [e["event"] for e in jobs.events_for(conn, dead.id)]
+    assert "recovered" in [e["event"] for e in events_for(db, dead.id)]
 
 
 def test_claim_waits_for_not_before(home: Path) -> None:
-    conn = _db(home)
-    [later] = jobs.create_jobs(
-        conn, [jobs.NewJob("pdf", "/x.pdf", "default", not_before="2999-01-01T00:00:00.000Z")]
+    db = _db(home)
+    [later] = lifecycle.create_jobs(
+        db, [jobs.NewJob("pdf", "/x.pdf", "default", not_before="2999-01-01T00:00:00.000Z")]
     )
-    assert lifecycle.claim(conn, later.id, "w") is None
-    conn.execute("UPDATE jobs SET not_before = '2000-01-01T00:00:00.000Z'")
-    assert lifecycle.claim(conn, later.id, "w") is not None
+    assert lifecycle.claim(db, later.id, "w") is None
+    db.execute("UPDATE jobs SET not_before = '2000-01-01T00:00:00.000Z'")
+    assert lifecycle.claim(db, later.id, "w") is not None
 
 
 def test_retry_schedule_cancel_and_requeue(home: Path) -> None:
-    conn = _db(home)
-    [job] = _new(conn)
-    claimed = lifecycle.claim(conn, job.id, "w")
+    db = _db(home)
+    [job] = _new(db)
+    claimed = lifecycle.claim(db, job.id, "w")
     assert claimed is not None
-    due = lifecycle.schedule_retry(conn, claimed, "w", "HTTP 503 (transient)", 30)
-    waiting = jobs.get_job(conn, job.id)
+    due = lifecycle.schedule_retry(db, claimed, "w", "HTTP 503 (transient)", 30)
+    waiting = jobs.get_job(db, job.id)
     assert (waiting.state, waiting.not_before, waiting.error) == (
         jobs.RETRYING,
         due,
         "HTTP 503 (transient)",
     )
-    assert lifecycle.cancel(conn, job.id) == ""
-    assert jobs.get_job(conn, job.id).state == jobs.CANCELLED
-    assert "only queued" in lifecycle.cancel(conn, job.id)
-    assert lifecycle.requeue(conn, job.id) == ""
-    again = jobs.get_job(conn, job.id)
+    assert lifecycle.cancel(db, job.id) == ""
+    assert jobs.get_job(db, job.id).state == jobs.CANCELLED
+    assert "only queued" in lifecycle.cancel(db, job.id)
+    assert lifecycle.requeue(db, job.id) == ""
+    again = jobs.get_job(db, job.id)
     assert (again.state, again.attempts, again.error, again.not_before) == (
         jobs.QUEUED,
         0,
         None,
         None,
     )
-    assert "only failed" in lifecycle.requeue(conn, job.id)
-    events = [e["event"] for e in jobs.events_for(conn, job.id)]
+    assert "only failed" in lifecycle.requeue(db, job.id)
+    events = [e["event"] for e in events_for(db, job.id)]
     assert events == ["queued", "claimed", "retry_scheduled", "cancelled", "requeued"]
 
 
@@ -203,7 +213,7 @@ def test_a_writer_waits_for_another_instead_of_failing_locked(home: Path) -> Non
     started = threading.Event()
 
     def hold() -> None:
-        with transaction(holder):
+        with holder.transaction():
             holder.execute("UPDATE jobs SET state = state")
             started.set()
             time.sleep(1.0)
@@ -213,4 +223,4 @@ def test_a_writer_waits_for_another_instead_of_failing_locked(home: Path) -> Non
     started.wait(5)
     _new(other, 5)  # blocks on the lock, then succeeds
     thread.join()
-    assert other.execute("SELECT count(*) FROM jobs").fetchone()[0] == 5
+    assert fetchval(other, "SELECT count(*) FROM jobs") == 5

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingestq.streams import prefetch
+from ingestq.pipeline.prefetch import prefetch
 
 
 def test_items_arrive_in_order() -> None:

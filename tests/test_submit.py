@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from conftest import FOUR_PAGES, GOOGLE_DOC, MULTICOLUMN, TRIVIAL, corpus
-from ingestq.blobs import blob_path
 from ingestq.config import load_settings
 from ingestq.errors import UsageError
-from ingestq.queue import JobQueue
-from ingestq.submit import ChunkOptions, add_paths
+from ingestq.ops.inputs import ChunkOptions, SubmitOptions
+from ingestq.ops.submit import add_paths
+from ingestq.queue import open_queue
+from ingestq.store.blobs import FileBlobStore
 
 
 @pytest.fixture
@@ -43,8 +44,8 @@ def test_each_job_is_enqueued_by_id_and_its_blob_stored(docs: Path) -> None:
     settings = load_settings()
     result = add_paths(settings, [str(docs / "a.pdf")])
     [sub] = result.submitted
-    assert JobQueue(settings).pending_job_ids() == {sub.job.id}
-    blob = blob_path(settings.blobs_dir, sub.job.content_hash or "")
+    assert open_queue(settings).pending_job_ids() == {sub.job.id}
+    blob = FileBlobStore(settings.blobs_dir).path(sub.job.content_hash or "")
     assert blob.read_bytes() == corpus(TRIVIAL).read_bytes()
     # The job no longer needs the original.
     (docs / "a.pdf").unlink()
@@ -105,11 +106,11 @@ def test_same_content_is_not_queued_twice_unless_forced(docs: Path, tmp_path: Pa
     shutil.copy(docs / "a.pdf", copy)
     [again] = add_paths(settings, [str(copy)]).submitted
     assert again.duplicate_of == first.job.id and again.job.id == first.job.id
-    [other_coll] = add_paths(settings, [str(copy)], collection="other").submitted
+    [other_coll] = add_paths(settings, [str(copy)], SubmitOptions(collection="other")).submitted
     assert other_coll.duplicate_of is None
-    [forced] = add_paths(settings, [str(copy)], force=True).submitted
+    [forced] = add_paths(settings, [str(copy)], SubmitOptions(force=True)).submitted
     assert forced.duplicate_of is None and forced.job.id != first.job.id
-    assert len(JobQueue(settings).pending_job_ids()) == 3
+    assert len(open_queue(settings).pending_job_ids()) == 3
 
 
 def test_same_bytes_twice_in_one_call_make_one_job(docs: Path) -> None:
@@ -123,16 +124,22 @@ def test_same_bytes_twice_in_one_call_make_one_job(docs: Path) -> None:
 @pytest.mark.parametrize("name", ["ab", "-bad", "white space", "a..b", "x" * 600])
 def test_bad_collection_names_are_usage_errors(docs: Path, name: str) -> None:
     with pytest.raises(UsageError, match="invalid collection name"):
-        add_paths(load_settings(), [str(docs)], collection=name)
+        add_paths(load_settings(), [str(docs)], SubmitOptions(collection=name))
 
 
 def test_chunk_options_are_validated_and_kept_on_the_job(docs: Path) -> None:
     with pytest.raises(UsageError):
-        add_paths(load_settings(), [str(docs)], chunking=ChunkOptions(tokens=50, overlap=50))
+        add_paths(
+            load_settings(),
+            [str(docs)],
+            SubmitOptions(chunking=ChunkOptions(tokens=50, overlap=50)),
+        )
     with pytest.raises(UsageError):
-        add_paths(load_settings(), [str(docs)], chunking=ChunkOptions(tokens=4))
+        add_paths(load_settings(), [str(docs)], SubmitOptions(chunking=ChunkOptions(tokens=4)))
     [sub] = add_paths(
-        load_settings(), [str(docs / "a.pdf")], chunking=ChunkOptions(tokens=128, overlap=16)
+        load_settings(),
+        [str(docs / "a.pdf")],
+        SubmitOptions(chunking=ChunkOptions(tokens=128, overlap=16)),
     ).submitted
     assert sub.job.options == {"chunk_tokens": 128, "chunk_overlap": 16}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, run_cli
+from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, run_cli, store_records
 
 pytestmark = pytest.mark.e2e
 
@@ -24,10 +24,7 @@ def burst() -> None:
 
 
 def store_sources(home: Path) -> set[str]:
-    from ingestq.vectorstore import VectorStore
-
-    store = VectorStore(home / "chroma")
-    return {m["source"] for m in store._get("default").get(include=["metadatas"])["metadatas"]}
+    return {r["metadata"]["source"] for r in store_records()}
 
 
 def test_sync_adds_changes_skips_and_removes(tmp_path: Path, home: Path) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ingestq.textclean import Page, drop_running_lines, normalize
+from ingestq.readers.textclean import Page, drop_running_lines, normalize
 
 
 def test_nfkc_turns_ligatures_into_letters() -> None:

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, GEOTOPO, corpus, run_cli
+from conftest import FOUR_PAGES, GEOTOPO, corpus, run_burst, run_cli
 from ingestq.config import load_settings
-from ingestq.db import connect
-from ingestq.jobs import events_for, get_job
-from ingestq.submit import add_paths
-from ingestq.worker import Worker, WorkerOptions
+from ingestq.ops.submit import add_paths
+from ingestq.state.events import events_for
+from ingestq.state.jobs import get_job
 from openai_stub import TOPICS, Stub, serve
 
 
@@ -34,11 +33,8 @@ def llm_env(stub: Stub) -> dict[str, str]:
 def ingest(embedder: Any, path: str) -> Any:
     settings = load_settings()
     [sub] = add_paths(settings, [path]).submitted
-    worker = Worker(settings)
-    worker.tools.embedder = embedder
-    worker.run(WorkerOptions(burst=True))
-    conn = connect(settings.state_db)
-    return get_job(conn, sub.job.id), events_for(conn, sub.job.id)
+    worker = run_burst(embedder, settings)
+    return get_job(worker.db, sub.job.id), events_for(worker.db, sub.job.id)
 
 
 def test_offline_topics_are_relevant_phrases_of_the_document(embedder: Any) -> None:

@@ -10,6 +10,9 @@ retry could help (``transient``) and become the job's one-line ``error``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -23,9 +26,28 @@ class IngestqError(Exception):
 
 
 class UsageError(IngestqError):
-    """The user asked for something malformed: a bad path, option or value."""
+    """The user asked for something malformed: a bad path, option or value.
+
+    The core does not know how a parameter is spelled where the user gave it
+    (``--chunk-tokens`` on the command line, ``chunk_tokens`` in JSON), so a
+    message names it as ``{chunk_tokens}``, its Python name, and lists it in
+    ``params``. :meth:`worded` fills the names in; ``str()`` uses them as they are.
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, params: tuple[str, ...] = ()) -> None:
+        self.template = message
+        self.params = params
+        super().__init__(self.worded())
+
+    def worded(self, names: Mapping[str, str] | None = None) -> str:
+        """The message with each ``{param}`` spelled as ``names`` says (default: as is)."""
+        if not self.params:
+            return self.template
+        spelled = {p: (names or {}).get(p, p) for p in self.params}
+        pattern = "|".join(re.escape("{" + p + "}") for p in self.params)
+        return re.sub(pattern, lambda m: spelled[m[0][1:-1]], self.template)
 
 
 class ConfigError(UsageError):
@@ -34,6 +56,10 @@ class ConfigError(UsageError):
 
 class StateError(IngestqError):
     """The state database cannot be used: corrupt, from a newer ingestq, or unwritable."""
+
+
+class StateBusyError(StateError):
+    """The state database stayed locked (or unreachable) past its timeout: worth a retry."""
 
 
 class NotFoundError(IngestqError):

@@ -20,12 +20,16 @@ from ingestq.cli.options import (
     Json,
     Overlap,
     Wait,
+    submit_options,
 )
+from ingestq.cli.wait import report_submitted
 from ingestq.config import DEFAULT_COLLECTION, load_settings
-from ingestq.submit import ChunkOptions, add_paths, not_before, read_list
+from ingestq.errors import UsageError
+from ingestq.ops.inputs import SubmitOptions, read_list
+from ingestq.ops.submit import add_paths
 
 if TYPE_CHECKING:
-    from ingestq.sync import SyncResult
+    from ingestq.ops.sync import SyncResult
 
 
 @app.command()
@@ -84,47 +88,29 @@ def add(
     Example: ingestq add report.pdf manuals/ "papers/*.pdf"
     """
     entries = [*(paths or []), *(read_list(from_file) if from_file else [])]
-    chunking = ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap)
+    options = submit_options(collection, force, chunk_tokens, chunk_overlap, delay, at, callback)
     if sync or dry_run or allow_empty:
-        _sync(entries, sync, dry_run, allow_empty, collection, chunking, callback, as_json)
+        _sync(entries, options, sync, dry_run, allow_empty, as_json)
         return
-    result = add_paths(
-        load_settings(),
-        entries,
-        collection=collection,
-        force=force,
-        chunking=chunking,
-        start_at=not_before(delay, at),
-        callback=callback,
-    )
-    render.submitted(result, as_json, wait)
+    report_submitted(add_paths(load_settings(), entries, options), as_json, wait)
 
 
 def _sync(
     entries: list[str],
+    options: SubmitOptions,
     sync: bool,
     dry_run: bool,
     allow_empty: bool,
-    collection: str,
-    chunking: ChunkOptions,
-    callback: str | None,
     as_json: bool,
 ) -> None:
-    from ingestq.errors import UsageError
-    from ingestq.sync import sync_directory
+    from ingestq.ops.sync import sync_directory
 
     if not sync:
         raise UsageError("--dry-run and --allow-empty go with --sync")
     if len(entries) != 1:
         raise UsageError("--sync takes exactly one directory")
     result = sync_directory(
-        load_settings(),
-        entries[0],
-        collection=collection,
-        dry_run=dry_run,
-        allow_empty=allow_empty,
-        chunking=chunking,
-        callback=callback,
+        load_settings(), entries[0], options, dry_run=dry_run, allow_empty=allow_empty
     )
     _show_sync(result, dry_run, as_json)
 
@@ -162,4 +148,4 @@ def _show_sync(result: SyncResult, dry_run: bool, as_json: bool) -> None:
             for path in getattr(result, label):
                 render.out.print(f"  {label:<8} {escape(path)}")
     elif result.submitted.submitted:
-        render.submitted(result.submitted, as_json=False)
+        report_submitted(result.submitted, as_json=False)

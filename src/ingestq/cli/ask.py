@@ -31,7 +31,7 @@ def ask(
 
     Example: ingestq ask "how are retries configured?"
     """
-    from ingestq.ask import ask as run_ask
+    from ingestq.ops.ask import ask as run_ask
 
     answer = run_ask(load_settings(), question, k=k, collection=collection)
     if as_json:

@@ -14,7 +14,7 @@ from ingestq.config import load_settings
 from ingestq.errors import EXIT_FAILURE
 
 if TYPE_CHECKING:
-    from ingestq.control import ControlResult
+    from ingestq.ops.control import ControlResult
 
 JobIds = Annotated[
     list[str] | None,
@@ -31,7 +31,7 @@ def cancel(job_ids: JobIds = None, as_json: Json = False) -> None:
 
     Example: ingestq cancel 01JD3QX
     """
-    from ingestq.control import cancel_jobs
+    from ingestq.ops.control import cancel_jobs
 
     _show(cancel_jobs(load_settings(), job_ids or []), as_json)
 
@@ -46,7 +46,7 @@ def retry(
 
     Example: ingestq retry --failed
     """
-    from ingestq.control import retry_jobs
+    from ingestq.ops.control import retry_jobs
 
     _show(retry_jobs(load_settings(), job_ids or [], all_failed=failed), as_json)
 
@@ -62,7 +62,7 @@ def events(
 
     Example: ingestq events 01JD3QX --json
     """
-    from ingestq.status import job_details
+    from ingestq.ops.status import job_details
 
     [detail] = job_details(load_settings(), [job_id])
     if as_json:

@@ -33,8 +33,8 @@ def extract(
 
     Example: ingestq extract report.pdf | less
     """
-    from ingestq.extract import Extracted, extract_url
-    from ingestq.extract import extract as extract_pdf
+    from ingestq.ops.extract import Extracted, extract_url
+    from ingestq.ops.extract import extract as extract_pdf
 
     settings = load_settings()
     if source.lower().startswith(("http://", "https://")):

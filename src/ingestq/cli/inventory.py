@@ -21,7 +21,7 @@ def collections(as_json: Json = False) -> None:
 
     Example: ingestq collections
     """
-    from ingestq.inventory import list_collections
+    from ingestq.ops.inventory import list_collections
 
     found = list_collections(load_settings())
     if as_json:
@@ -44,7 +44,7 @@ def chunks(
 
     Example: ingestq chunks 01JD3QX --json
     """
-    from ingestq.inventory import job_chunks
+    from ingestq.ops.inventory import job_chunks
 
     job, found = job_chunks(load_settings(), job_id)
     if as_json:
@@ -78,7 +78,7 @@ def export(
 
     Example: ingestq export --collection default --vectors > out.jsonl
     """
-    from ingestq.inventory import export as run_export
+    from ingestq.ops.inventory import export as run_export
 
     for record in run_export(load_settings(), collection, vectors=vectors):
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -98,7 +98,7 @@ def remove(
 
     Example: ingestq remove 01JD3QX
     """
-    from ingestq.inventory import remove_jobs
+    from ingestq.ops.inventory import remove_jobs
 
     gone = remove_jobs(load_settings(), job_ids)
     if as_json:

@@ -1,10 +1,31 @@
-"""Options that several commands share, declared once."""
+"""Options that several commands share, declared once, and how the core's names read here."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+
+from ingestq.ops.inputs import ChunkOptions, SubmitOptions, start_time
+
+#: The core names a parameter by its Python name (see ``UsageError``); these are
+#: the flags that set them, for its messages.
+FLAGS = {
+    "all_failed": "--failed",
+    "allow_empty": "--allow-empty",
+    "at": "--at",
+    "callback": "--callback",
+    "chunk_overlap": "--chunk-overlap",
+    "chunk_tokens": "--chunk-tokens",
+    "collection": "--collection",
+    "concurrency": "--concurrency",
+    "delay": "--delay",
+    "k": "-k",
+    "limit": "--limit",
+    "older_than": "--older-than",
+    "since": "--since",
+    "states": "--state",
+}
 
 Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection to use.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -77,3 +98,22 @@ States = Annotated[
 CollectionFilter = Annotated[
     str | None, typer.Option("--collection", "-c", help="Only this collection.")
 ]
+
+
+def submit_options(
+    collection: str,
+    force: bool,
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
+    delay: str | None,
+    at: str | None,
+    callback: str | None,
+) -> SubmitOptions:
+    """The options ``add`` and ``scrape`` share, as the core takes them."""
+    return SubmitOptions(
+        collection=collection,
+        force=force,
+        chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
+        start_at=start_time(delay, at),
+        callback=callback,
+    )

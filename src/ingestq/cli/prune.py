@@ -36,9 +36,9 @@ def prune(
 
     Example: ingestq prune --older-than 30d
     """
-    from ingestq.prune import prune as run_prune
+    from ingestq.ops.prune import prune as run_prune
 
-    seconds = parse_duration(older_than, "--older-than")
+    seconds = parse_duration(older_than, "older_than")
     result = run_prune(load_settings(), seconds, dry_run=dry_run)
     if as_json:
         render.print_json(

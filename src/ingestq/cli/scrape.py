@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ingestq.cli import render
 from ingestq.cli.app import app
 from ingestq.cli.options import (
     At,
@@ -19,9 +18,12 @@ from ingestq.cli.options import (
     Json,
     Overlap,
     Wait,
+    submit_options,
 )
+from ingestq.cli.wait import report_submitted
 from ingestq.config import DEFAULT_COLLECTION, load_settings
-from ingestq.submit import ChunkOptions, not_before, read_list, scrape_urls
+from ingestq.ops.inputs import read_list
+from ingestq.ops.submit import scrape_urls
 
 
 @app.command()
@@ -52,13 +54,5 @@ def scrape(
     Example: ingestq scrape https://docs.example.org/guide/install.html
     """
     entries = [*(urls or []), *(read_list(from_file) if from_file else [])]
-    result = scrape_urls(
-        load_settings(),
-        entries,
-        collection=collection,
-        force=force,
-        chunking=ChunkOptions(tokens=chunk_tokens, overlap=chunk_overlap),
-        start_at=not_before(delay, at),
-        callback=callback,
-    )
-    render.submitted(result, as_json, wait)
+    options = submit_options(collection, force, chunk_tokens, chunk_overlap, delay, at, callback)
+    report_submitted(scrape_urls(load_settings(), entries, options), as_json, wait)

@@ -35,7 +35,7 @@ def search(
 
     Example: ingestq search "how are retries configured?" -k 3
     """
-    from ingestq.search import search as run_search
+    from ingestq.ops.search import search as run_search
 
     hits = run_search(load_settings(), query, k=k, collection=collection)
     if as_json:

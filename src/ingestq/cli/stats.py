@@ -34,7 +34,7 @@ def stats(
 
     Example: ingestq stats --since 24h
     """
-    from ingestq.stats import compute
+    from ingestq.ops.stats import stats as compute
 
     s = compute(load_settings(), since)
     if as_json:

@@ -11,10 +11,10 @@ from ingestq.cli import render
 from ingestq.cli.app import app
 from ingestq.cli.options import CollectionFilter, States
 from ingestq.config import load_settings
-from ingestq.jobs import Job
+from ingestq.state.jobs import Job
 
 if TYPE_CHECKING:
-    from ingestq.status import JobDetail
+    from ingestq.ops.status import JobDetail
 
 DETAIL_FIELDS = (
     "id",
@@ -78,7 +78,7 @@ def status(
 
     Example: ingestq status --state failed --since 24h
     """
-    from ingestq.status import job_details, recent_jobs
+    from ingestq.ops.status import job_details, recent_jobs
 
     settings = load_settings()
     if job_ids:

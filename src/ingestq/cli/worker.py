@@ -13,7 +13,7 @@ from ingestq.cli.app import app
 from ingestq.config import load_settings
 
 if TYPE_CHECKING:
-    from ingestq.worker import WorkerRun
+    from ingestq.worker.worker import WorkerRun
 
 
 @app.command()
@@ -47,7 +47,7 @@ def worker(
 
     Example: ingestq worker --burst
     """
-    from ingestq.worker import WorkerOptions, run_worker
+    from ingestq.worker.worker import WorkerOptions, run_worker
 
     _setup_logging(verbose, as_json)
     settings = load_settings()

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ingestq.textclean import Page
+from ingestq.readers.textclean import Page
 
 #: Default overlap between neighbouring chunks, as a share of the chunk size.
 OVERLAP_SHARE = 0.125

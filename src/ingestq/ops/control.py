@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ingestq import jobs, lifecycle
 from ingestq.config import Settings
-from ingestq.db import connect
 from ingestq.errors import NotFoundError, UsageError
-from ingestq.queue import JobQueue
+from ingestq.queue import open_queue
+from ingestq.state import jobs, lifecycle, open_state
+from ingestq.state.db import Database
 
 
 @dataclass
@@ -23,11 +22,11 @@ def cancel_jobs(settings: Settings, ids: Sequence[str]) -> ControlResult:
     """Cancel each job: a waiting one never runs; a running one stops at its next checkpoint."""
     if not ids:
         raise UsageError("name at least one job to cancel")
-    conn = connect(settings.state_db)
+    db = open_state(settings)
     try:
-        return _apply(conn, ids, lifecycle.cancel)
+        return _apply(db, ids, lifecycle.cancel)
     finally:
-        conn.close()
+        db.close()
 
 
 def retry_jobs(
@@ -35,32 +34,34 @@ def retry_jobs(
 ) -> ControlResult:
     """Put failed or cancelled jobs back in line, with fresh attempts."""
     if bool(ids) == all_failed:
-        raise UsageError("name jobs to retry, or pass --failed (not both)")
-    conn = connect(settings.state_db)
+        raise UsageError(
+            "name jobs to retry, or pass {all_failed} (not both)", params=("all_failed",)
+        )
+    db = open_state(settings)
     try:
         if all_failed:
-            ids = [j.id for j in jobs.list_jobs(conn, states=[jobs.FAILED], limit=None)]
-        result = _apply(conn, ids, lifecycle.requeue)
+            ids = jobs.ids_in_state(db, jobs.FAILED)
+        result = _apply(db, ids, lifecycle.requeue)
     finally:
-        conn.close()
+        db.close()
     if result.changed:
-        JobQueue(settings).enqueue(j.id for j in result.changed)
+        open_queue(settings).enqueue(j.id for j in result.changed)
     return result
 
 
 def _apply(
-    conn: sqlite3.Connection, keys: Sequence[str], move: Callable[[sqlite3.Connection, str], str]
+    db: Database, keys: Sequence[str], move: Callable[[Database, str], str]
 ) -> ControlResult:
     """Apply a state move to each job named; collect the moved jobs and the refusals."""
     result = ControlResult()
     for key in keys:
         try:
-            job = jobs.get_job(conn, key)
+            job = jobs.get_job(db, key)
         except NotFoundError as exc:
             result.errors.append(str(exc))
             continue
-        if problem := move(conn, job.id):
+        if problem := move(db, job.id):
             result.errors.append(problem)
         else:
-            result.changed.append(jobs.get_job(conn, job.id))
+            result.changed.append(jobs.get_job(db, job.id))
     return result

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ingestq.config import Settings
 from ingestq.errors import PermanentJobError, UsageError
-from ingestq.pdf import open_pdf
-from ingestq.submit import check_pdf
-from ingestq.urls import check_url, normalize_url
+from ingestq.ops.inputs import check_pdf
+from ingestq.readers.pdf import open_pdf
+from ingestq.readers.urls import check_url, normalize_url
 
 
 @dataclass
@@ -31,8 +31,8 @@ class ExtractedPage:
 
 def extract_url(settings: Settings, url: str) -> Extracted | ExtractedPage:
     """Fetch ``url`` under the worker's rules and return its clean text, or raise its error."""
-    from ingestq import webpage
-    from ingestq.fetch import Fetcher
+    from ingestq.readers import webpage
+    from ingestq.readers.fetch import Fetcher
 
     if problem := check_url(url):
         raise UsageError(problem)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingestq import jobs
 from ingestq.config import Settings
-from ingestq.db import connect
 from ingestq.errors import UsageError
+from ingestq.state import events, jobs, open_state
+from ingestq.times import ago, parse_duration
 
 
 @dataclass
@@ -35,29 +35,31 @@ def recent_jobs(
     if bad:
         raise UsageError(f"unknown state {bad[0]!r}; choose from {', '.join(jobs.STATES)}")
     if limit is not None and limit < 1:
-        raise UsageError("--limit must be at least 1")
-    after = None
-    if since:
-        from datetime import UTC, datetime, timedelta
-
-        from ingestq.db import isoformat
-        from ingestq.times import parse_duration
-
-        after = isoformat(datetime.now(UTC) - timedelta(seconds=parse_duration(since, "--since")))
-    conn = connect(settings.state_db)
+        raise UsageError("{limit} must be at least 1", params=("limit",))
+    after = ago(parse_duration(since, "since")) if since else None
+    db = open_state(settings)
     try:
         return jobs.list_jobs(
-            conn, states=states, limit=limit, updated_after=after, collection=collection
+            db, states=states, limit=limit, updated_after=after, collection=collection
         )
     finally:
-        conn.close()
+        db.close()
 
 
 def job_details(settings: Settings, ids: Sequence[str]) -> list[JobDetail]:
     """Each job named by id or unique prefix, with its history."""
-    conn = connect(settings.state_db)
+    db = open_state(settings)
     try:
-        found = [jobs.get_job(conn, i) for i in ids]
-        return [JobDetail(job=j, events=jobs.events_for(conn, j.id)) for j in found]
+        found = [jobs.get_job(db, i) for i in ids]
+        return [JobDetail(job=j, events=events.events_for(db, j.id)) for j in found]
     finally:
-        conn.close()
+        db.close()
+
+
+def jobs_by_id(settings: Settings, ids: Sequence[str]) -> list[jobs.Job]:
+    """Each job named by id or unique prefix, as it is now."""
+    db = open_state(settings)
+    try:
+        return [jobs.get_job(db, i) for i in ids]
+    finally:
+        db.close()

@@ -10,15 +10,14 @@ unless the user says ``--allow-empty``: an unmounted disk is not a deletion.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ingestq import jobs
 from ingestq.config import Settings
-from ingestq.db import connect
 from ingestq.errors import UsageError
-from ingestq.jobs import failed_before
-from ingestq.submit import AddResult, ChunkOptions, Submitted, add_paths, check_pdf, record_jobs
+from ingestq.ops.inputs import SubmitOptions, check_pdf
+from ingestq.ops.submit import AddResult, Entry, Submitted, add_paths, record_jobs
+from ingestq.state import jobs, open_state, versions
 
 
 @dataclass
@@ -53,14 +52,17 @@ def _sha256(path: Path) -> str:
 def sync_directory(
     settings: Settings,
     directory: str,
+    options: SubmitOptions | None = None,
     *,
-    collection: str,
     dry_run: bool = False,
     allow_empty: bool = False,
-    chunking: ChunkOptions | None = None,
-    callback: str | None = None,
 ) -> SyncResult:
-    """Plan, and unless ``dry_run`` carry out, the mirror of ``directory``."""
+    """Plan, and unless ``dry_run`` carry out, the mirror of ``directory``.
+
+    A sync decides itself what to queue, so ``options.force`` does not apply.
+    """
+    options = replace(options or SubmitOptions(), force=False)
+    collection = options.collection
     root = Path(directory).expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"{directory}: no such directory; nothing was removed")
@@ -74,20 +76,14 @@ def sync_directory(
     if result.removed and not files and not allow_empty:
         raise UsageError(
             f"{directory} has no PDFs; refusing to remove the chunks of "
-            f"{len(result.removed)} document(s) without --allow-empty"
+            f"{len(result.removed)} document(s) without {{allow_empty}}",
+            params=("allow_empty",),
         )
     if dry_run:
         return result
     valid = [p for p in present if not check_pdf(Path(p), settings.max_file_bytes)]
     if valid:
-        result.submitted = add_paths(
-            settings,
-            valid,
-            collection=collection,
-            chunking=chunking,
-            by_path=True,
-            callback=callback,
-        )
+        result.submitted = add_paths(settings, valid, options, by_path=True)
     if result.removed:
         _queue_removals(settings, collection, result)
     return result
@@ -97,41 +93,29 @@ def _plan(
     settings: Settings, collection: str, root: Path, files: list[Path], result: SyncResult
 ) -> None:
     """Sort ``files`` into the result's buckets; list every known source under ``root``."""
-    conn = connect(settings.state_db)
+    db = open_state(settings)
     try:
-        known = {
-            row[0]: row[1]
-            for row in conn.execute(
-                "SELECT key, content_hash FROM sources WHERE collection = ? AND kind = 'pdf'"
-                " AND key LIKE ? ESCAPE '\\'",
-                (collection, _like_prefix(root)),
-            )
-        }
+        known = versions.files_under(db, collection, str(root))
         for path in files:
             digest = _sha256(path)
             if known.get(str(path)) == digest:
                 result.unchanged.append(str(path))
-            elif failed_before(conn, collection, str(path), digest):
+            elif jobs.failed_before(db, collection, str(path), digest):
                 result.failed_before.append(str(path))
             elif str(path) in known:
                 result.changed.append(str(path))
             else:
                 result.added.append(str(path))
     finally:
-        conn.close()
+        db.close()
     result.removed = list(known)  # narrowed to the missing ones by the caller
 
 
 def _queue_removals(settings: Settings, collection: str, result: SyncResult) -> None:
-    specs: list[tuple[str | None, jobs.NewJob]] = [
+    specs: list[Entry] = [
         (None, jobs.NewJob(kind="remove", source=key, collection=collection))
         for key in result.removed
     ]
     removals = AddResult()
     record_jobs(settings, removals, specs, None)
     result.submitted.submitted.extend(Submitted(job=s.job) for s in removals.submitted)
-
-
-def _like_prefix(root: Path) -> str:
-    escaped = str(root).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.rstrip("/") + "/%"

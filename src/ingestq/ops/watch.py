@@ -1,33 +1,50 @@
 """Live job state for ``watch`` and ``--wait``: snapshots of the state database.
 
 The state database is the source of truth, so watching is polling it: each
-snapshot is one short read transaction (WAL readers never block the worker).
-The CLI draws snapshots; this module says what they hold and what changed.
+snapshot is one short read (WAL readers never block the worker). The CLI draws
+snapshots; this module takes them and says what they hold and what changed.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingestq.db import parse_time
-from ingestq.jobs import ACTIVE_STATES, FAILED, STATES, Job
+from ingestq.config import Settings
+from ingestq.errors import UsageError
+from ingestq.state import jobs, open_state
+from ingestq.state.db import Database
+from ingestq.state.jobs import ACTIVE_STATES, FAILED, STATES, Job
+from ingestq.times import ago, parse_time
 
 #: Most jobs a snapshot lists: a screen shows no more, and reading stays cheap.
 MAX_ROWS = 200
+
+#: Finished jobs stay in view this long after they end.
+RECENT_S = 600.0
 
 
 @dataclass(frozen=True)
 class Filter:
     """Which jobs to watch: recent or active ones, optionally narrowed."""
 
-    since: str  # ISO time: finished jobs older than this are left out
+    since: str  # stored-format time: finished jobs older than this are left out
     collection: str | None = None
     states: Sequence[str] = ()
     job_ids: Sequence[str] = ()
+
+    @classmethod
+    def recent(cls, collection: str | None = None, states: Sequence[str] = ()) -> Filter:
+        """Active jobs and those that ended in the last ten minutes."""
+        for state in states:
+            if state not in STATES:
+                raise UsageError(
+                    f"{{states}} {state!r}: use one of {', '.join(STATES)}", params=("states",)
+                )
+        return cls(since=ago(RECENT_S), collection=collection, states=tuple(states))
 
 
 @dataclass
@@ -43,35 +60,48 @@ class Snapshot:
         return {j.id: j.vector_count for j in self.jobs}
 
 
-def snapshot(conn: sqlite3.Connection, flt: Filter) -> Snapshot:
+def snapshot(db: Database, flt: Filter) -> Snapshot:
     """The watched jobs now, oldest first, and how many are in each state."""
-    where, args = _where(flt)
-    rows = conn.execute(
-        f"SELECT * FROM jobs WHERE {where} ORDER BY queued_at, id LIMIT {MAX_ROWS}", args
-    ).fetchall()
-    counts = dict.fromkeys(STATES, 0)
-    for state, n in conn.execute(
-        f"SELECT state, count(*) FROM jobs WHERE {where} GROUP BY state", args
-    ):
-        counts[state] = n
-    return Snapshot([Job.from_row(r) for r in rows], counts)
+    found, counts = jobs.watched(
+        db,
+        since=flt.since,
+        collection=flt.collection,
+        states=flt.states,
+        job_ids=flt.job_ids,
+        limit=MAX_ROWS,
+    )
+    return Snapshot(found, counts)
 
 
-def _where(flt: Filter) -> tuple[str, list[object]]:
-    marks = ",".join("?" * len(ACTIVE_STATES))
-    clauses = [f"(state IN ({marks}) OR updated_at >= ?)"]
-    args: list[object] = [*ACTIVE_STATES, flt.since]
-    if flt.collection:
-        clauses.append("collection = ?")
-        args.append(flt.collection)
-    if flt.states:
-        clauses.append(f"state IN ({','.join('?' * len(flt.states))})")
-        args += list(flt.states)
-    if flt.job_ids:
-        # Named jobs are watched whatever their age.
-        clauses[0] = f"id IN ({','.join('?' * len(flt.job_ids))})"
-        args = list(flt.job_ids) + args[len(ACTIVE_STATES) + 1 :]
-    return " AND ".join(clauses), args
+def snapshots(
+    settings: Settings,
+    flt: Filter,
+    *,
+    interval: float,
+    until_done: bool,
+    stop: threading.Event | None = None,
+) -> Iterator[Snapshot]:
+    """Snapshots every ``interval`` seconds until ``stop`` is set or, with
+    ``until_done``, until no watched job is active."""
+    db = open_state(settings)
+    try:
+        while True:
+            snap = snapshot(db, flt)
+            yield snap
+            if (stop is not None and stop.is_set()) or (until_done and not snap.active()):
+                return
+            time.sleep(interval)
+    finally:
+        db.close()
+
+
+def active_count(settings: Settings, flt: Filter) -> int:
+    """How many of the watched jobs are still active."""
+    db = open_state(settings)
+    try:
+        return len(snapshot(db, flt).active())
+    finally:
+        db.close()
 
 
 def changes(before: Snapshot | None, after: Snapshot) -> list[tuple[Job, str | None]]:

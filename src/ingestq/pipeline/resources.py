@@ -15,29 +15,33 @@ import time
 from typing import TYPE_CHECKING
 
 from ingestq.config import Settings
+from ingestq.store import open_blob_store, open_vector_store
+from ingestq.store.blobs import BlobStore
 
 if TYPE_CHECKING:
-    from ingestq.embedder import Embedder
-    from ingestq.fetch import Fetcher
-    from ingestq.vectorstore import VectorStore
+    from ingestq.embed.base import Embedder
+    from ingestq.readers.fetch import Fetcher
+    from ingestq.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
 
 class Resources:
-    """The embedder, the vector store and the fetcher of one worker process."""
+    """The embedder, the vector store, the blob store and the fetcher of one worker process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        # One lock for all three: Huey's threads start together, and two
-        # threads must not load the model twice.
+        # One lock for all: Huey's threads start together, and two threads must
+        # not load the model twice.
         self._lock = threading.RLock()
-        self._embedder: Embedder | None = None
+        # An embedder given here is shared: tests load the model once for many workers.
+        self._embedder = embedder
         self._store: VectorStore | None = None
         self._fetcher: Fetcher | None = None
+        self.blobs: BlobStore = open_blob_store(settings)
 
     def load(self) -> None:
-        """Make all three now (Huey calls this once per worker thread)."""
+        """Make them all now (Huey calls this once per worker thread)."""
         started = time.monotonic()
         _ = self.embedder, self.store, self.fetcher
         log.debug("resources ready in %.1f s", time.monotonic() - started)
@@ -46,29 +50,23 @@ class Resources:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from ingestq.openai_embedder import make_embedder
+                from ingestq.embed import make_embedder
 
                 self._embedder = make_embedder(self.settings.model)
             return self._embedder
-
-    @embedder.setter
-    def embedder(self, value: Embedder) -> None:
-        self._embedder = value  # tests share one loaded model across workers
 
     @property
     def store(self) -> VectorStore:
         with self._lock:
             if self._store is None:
-                from ingestq.vectorstore import VectorStore
-
-                self._store = VectorStore(self.settings.chroma_dir)
+                self._store = open_vector_store(self.settings)
             return self._store
 
     @property
     def fetcher(self) -> Fetcher:
         with self._lock:
             if self._fetcher is None:
-                from ingestq.fetch import Fetcher
+                from ingestq.readers.fetch import Fetcher
 
                 self._fetcher = Fetcher(self.settings)
             return self._fetcher

@@ -17,7 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ingestq.embedder import Embedder
+    from ingestq.embed.base import Embedder
 
 MIN_TOPICS, MAX_TOPICS = 3, 8
 #: Phrases embedded per document (the most frequent): this many at most, and for a short

@@ -1,51 +1,55 @@
-"""The Huey queue: a delivery mechanism for job ids, nothing more.
+"""The job queue on Huey: ``queue.db`` (SQLite) under the home.
 
-Huey's SQLite storage deletes a task when it is dequeued, so a worker that dies
-mid-task loses the message. That is why messages carry only a job id and the
-state database stays the source of truth: :mod:`ingestq.recovery` re-enqueues
-any waiting job the queue no longer holds.
+Huey's storage deletes a task when it is dequeued, so a worker that dies
+mid-task loses the message: delivery is at-most-once, and
+:mod:`ingestq.state.recovery` makes up for it from the state database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import signal
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any
 
 from ingestq.config import Settings
-from ingestq.db import BUSY_TIMEOUT_S, parse_time
+from ingestq.queue.base import ConsumerOptions, Handler
+from ingestq.times import parse_time
 
 TASK_NAME = "process_job"
+#: Seconds a queue write waits for SQLite's lock, as the state database does.
+BUSY_TIMEOUT_S = 30.0
 
 
-class JobQueue:
-    """A handle on the queue database of one home.
+def sqlite_huey(settings: Settings) -> Any:
+    """Huey on ``queue.db`` under the home."""
+    from huey import SqliteHuey
 
-    ``handler`` runs a job by id; only the worker passes one. Submitting
-    processes leave it out and only enqueue.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(
+        "ingestq", filename=str(settings.queue_db), results=False, utc=True, timeout=BUSY_TIMEOUT_S
+    )
+
+
+class HueyQueue:
+    """A :class:`~ingestq.queue.base.JobQueue` on a Huey instance.
+
+    Messages are calls of one task, ``process_job(job_id)``, which runs the
+    handler a worker gave; a process that only submits never gives one.
     """
 
-    def __init__(self, settings: Settings, handler: Callable[[str], None] | None = None) -> None:
-        from huey import SqliteHuey
+    def __init__(self, huey: Any) -> None:
+        self.huey = huey
+        self._handler: Handler | None = None
+        self._task = huey.task(name=TASK_NAME)(self._process)
 
-        settings.home.mkdir(parents=True, exist_ok=True)
-        self.huey = SqliteHuey(
-            "ingestq",
-            filename=str(settings.queue_db),
-            results=False,
-            utc=True,
-            timeout=BUSY_TIMEOUT_S,
-        )
-
-        def process_job(job_id: str) -> None:
-            if handler is None:
-                raise RuntimeError("this queue handle can only enqueue")
-            handler(job_id)
-
-        self._task = self.huey.task(name=TASK_NAME)(process_job)
+    def _process(self, job_id: str) -> None:
+        if self._handler is None:
+            raise RuntimeError("this queue handle can only enqueue")
+        self._handler(job_id)
 
     def enqueue(self, job_ids: Iterable[str], not_before: str | None = None) -> None:
-        """Deliver ``job_ids`` now, or not before the ISO 8601 UTC time given."""
         eta = _future(not_before)
         for job_id in job_ids:
             if eta is None:
@@ -54,9 +58,25 @@ class JobQueue:
                 self._task.schedule(args=(job_id,), eta=eta)
 
     def pending_job_ids(self) -> set[str]:
-        """Job ids the queue will still deliver, now or on a schedule."""
         messages: list[Any] = [*self.huey.pending(), *self.huey.scheduled()]
         return {m.args[0] for m in messages if m.name == TASK_NAME and m.args}
+
+    def run_next(self, handler: Handler) -> bool:
+        self._handler = handler
+        # Scheduled tasks whose time has come join the queue first, as the
+        # consumer's scheduler would move them.
+        for task in self.huey.read_schedule():
+            self.huey.enqueue(task)
+        task = self.huey.dequeue()
+        if task is None:
+            return False
+        self.huey.execute(task)
+        return True
+
+    def consume(self, handler: Handler, options: ConsumerOptions) -> None:
+        self._handler = handler
+        self.huey.on_startup()(options.on_start)
+        _consumer_class()(self.huey, options).run()
 
 
 def _future(iso: str | None) -> datetime | None:
@@ -64,3 +84,39 @@ def _future(iso: str | None) -> datetime | None:
         return None
     when = parse_time(iso)
     return when if when > datetime.now(UTC) else None
+
+
+def _consumer_class() -> Any:
+    # Built on first use: huey.consumer is only needed by a running worker.
+    from huey.consumer import Consumer
+
+    class IngestqConsumer(Consumer):  # type: ignore[misc]
+        """Huey's consumer with ingestq's shutdown: both signals are graceful."""
+
+        def __init__(self, huey: Any, options: ConsumerOptions) -> None:
+            super().__init__(
+                huey,
+                workers=options.workers,
+                worker_type="thread",
+                initial_delay=min(0.1, options.poll_interval_s),
+                max_delay=options.poll_interval_s,
+                backoff=1.15,
+                periodic=True,
+                check_worker_health=True,
+                shutdown_timeout=options.shutdown_timeout_s,
+            )
+            self._on_stop_signal = options.on_stop_signal
+
+        def _set_signal_handlers(self) -> None:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._handle_signal)
+
+        def _handle_signal(self, signum: int, frame: FrameType | None) -> None:
+            self._signum, self._restart, self._graceful = signum, False, True
+            self._on_stop_signal(signal.Signals(signum).name)
+            # A second signal interrupts the graceful wait (KeyboardInterrupt
+            # reaches Consumer.stop, which then stops at once).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+    return IngestqConsumer

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ingestq import __version__
+from ingestq.__version__ import __version__
+from ingestq.backoff import parse_retry_after
 from ingestq.config import Settings
 from ingestq.errors import BlockedURLError, PermanentJobError, TransientJobError
-from ingestq.netguard import NetGuard
-from ingestq.urls import check_url
+from ingestq.readers.netguard import NetGuard
+from ingestq.readers.urls import check_url
 
 MAX_REDIRECTS = 5
 USER_AGENT = f"ingestq/{__version__}"
@@ -54,8 +57,6 @@ def classify_status(status: int, reason: str, headers: dict[str, str] | None = N
         return
     label = f"HTTP {status} {reason}".strip()
     if status in (408, 429) or status >= 500:
-        from ingestq.retry import parse_retry_after
-
         wait = (
             parse_retry_after((headers or {}).get("retry-after")) if status in (429, 503) else None
         )
@@ -201,23 +202,17 @@ class Fetcher:
             headers={**(headers or {}), "Host": host_header},
             extensions={"sni_hostname": target.host},
         )
-        try:
+        with _http_errors(httpx, target.host, reading=False):
             response = self.client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise TransientJobError(f"timed out connecting to {target.host} (transient)") from exc
-        except httpx.HTTPError as exc:
-            raise TransientJobError(
-                f"cannot connect to {target.host}: {exc or type(exc).__name__} (transient)"
-            ) from exc
         try:
-            body = self._read_capped(response, deadline)
+            with _http_errors(httpx, target.host, reading=True):
+                body = self._read_capped(response, deadline)
         finally:
             response.close()
         resp_headers = {k.lower(): v for k, v in response.headers.items()}
         return response.status_code, response.reason_phrase, resp_headers, body
 
     def _read_capped(self, response: Any, deadline: float) -> bytes:
-        httpx = self._httpx
         cap = self.settings.max_download_bytes
         limit = f"the {self.settings.max_download_mb:g} MB download limit (INGESTQ_MAX_DOWNLOAD_MB)"
         declared = response.headers.get("content-length", "")
@@ -225,22 +220,34 @@ class Fetcher:
             raise PermanentJobError(f"the response is larger than {limit}")
         chunks: list[bytes] = []
         size = 0
-        try:
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    raise PermanentJobError(f"the response is larger than {limit}")
-                if time.monotonic() > deadline:
-                    raise TransientJobError(
-                        f"download timed out after {self.settings.fetch_timeout_s:g} s (transient)"
-                    )
-                chunks.append(chunk)
-        except httpx.TimeoutException as exc:
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise PermanentJobError(f"the response is larger than {limit}")
+            if time.monotonic() > deadline:
+                raise TransientJobError(
+                    f"download timed out after {self.settings.fetch_timeout_s:g} s (transient)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@contextmanager
+def _http_errors(httpx: Any, host: str, *, reading: bool) -> Iterator[None]:
+    """httpx's errors as job errors that say whether a retry could help."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        if reading:
             raise TransientJobError("timed out reading the response (transient)") from exc
-        except httpx.DecodingError as exc:
-            raise PermanentJobError(f"the response body cannot be decoded: {exc}") from exc
-        except httpx.HTTPError as exc:
+        raise TransientJobError(f"timed out connecting to {host} (transient)") from exc
+    except httpx.DecodingError as exc:
+        raise PermanentJobError(f"the response body cannot be decoded: {exc}") from exc
+    except httpx.HTTPError as exc:
+        if reading:
             raise TransientJobError(
                 f"the connection failed mid-response: {exc} (transient)"
             ) from exc
-        return b"".join(chunks)
+        raise TransientJobError(
+            f"cannot connect to {host}: {exc or type(exc).__name__} (transient)"
+        ) from exc

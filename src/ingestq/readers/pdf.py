@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestq.errors import EncryptedPDFError, UnreadablePDFError
-from ingestq.textclean import Page, drop_running_lines, normalize
+from ingestq.readers.textclean import Page, drop_running_lines, normalize
 
 # pypdf reports every recoverable oddity of a file as a warning; they are noise
 # in the worker's log, and real failures reach us as exceptions.

@@ -1,94 +1,218 @@
-"""Connections to the state database.
+"""Connections to the state database: the seam every SQL statement goes through.
 
-``state.db`` is the source of truth for every job. The queue (Huey) only carries
-job ids; if the two disagree, the state database wins (see :mod:`ingestq.recovery`).
+The state database is the source of truth for every job. The queue only
+carries job ids; if the two disagree, the state database wins (see
+:mod:`ingestq.state.recovery`).
 
-Connections use WAL, so readers never block the writer, and a generous busy
-timeout, so an ``ingestq add`` run while the worker writes waits its turn instead
-of failing with "database is locked".
+Code outside :mod:`ingestq.state` holds a :class:`Database` but never writes
+SQL: it calls the functions of the state modules, which do. Statements use
+``?`` placeholders and rows come back as dicts, read by column name, so the
+same statement serves every backend that speaks this protocol.
+
+A :class:`Database` is safe to share between threads. Each statement borrows a
+connection from a small pool and gives it back; a transaction keeps its
+connection for its whole length, and statements the same thread runs inside
+it join it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
-from ingestq.errors import StateError
-from ingestq.migrations import MIGRATIONS
+from ingestq.errors import StateBusyError, StateError
+from ingestq.state.migrations import MIGRATIONS
+
+Row = dict[str, Any]
+Params = Sequence[Any]
 
 BUSY_TIMEOUT_S = 30.0
 
 
-def utcnow() -> str:
-    """Now as ISO 8601 in UTC, the one timestamp format of the state database."""
-    return isoformat(datetime.now(UTC))
+class Database(Protocol):
+    """A handle on the state database, shared by every thread of a process."""
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return how many rows it changed."""
+        ...
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one statement once per row of parameters."""
+        ...
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of a query."""
+        ...
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All of it lands, or none of it; statements inside join it."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection; the handle is unusable afterwards."""
+        ...
 
 
-def parse_time(iso: str) -> datetime:
-    """An ISO 8601 timestamp of ours back to an aware datetime."""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+def fetchval(db: Database, sql: str, params: Params = ()) -> Any:
+    """The first column of the first row, or None."""
+    row = db.fetchone(sql, params)
+    return next(iter(row.values())) if row else None
 
 
-def isoformat(when: datetime) -> str:
-    """An aware datetime in the state database's format."""
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open ``path``, creating it and applying pending migrations as needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: we issue BEGIN ourselves, so every transaction is
-    # explicit and short.
-    conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-    )
-    conn.row_factory = sqlite3.Row
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise StateError(f"{path} cannot be used: {exc}") from exc
-    if version > len(MIGRATIONS):
-        conn.close()
-        raise StateError(
-            f"{path} was written by a newer ingestq (schema {version}, this one "
-            f"knows {len(MIGRATIONS)}); upgrade ingestq"
+class SqliteDatabase:
+    """``state.db`` under the home: WAL, so readers never block the writer, and a
+    generous busy timeout, so an ``ingestq add`` run while the worker writes waits
+    its turn instead of failing with "database is locked"."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._local = threading.local()  # the connection of the thread's open transaction
+        self._closed = False
+        # Open one now: a corrupt or too new file is refused here, not mid-command.
+        self._idle.append(self._open())
+
+    # -- connections ------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves, so every transaction is
+        # explicit and short.
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
-    if version < len(MIGRATIONS):
-        _migrate(conn)
-    return conn
+        conn.row_factory = _dict_row
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()["user_version"]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateError(f"{self.path} cannot be used: {exc}") from exc
+        if version > len(MIGRATIONS):
+            conn.close()
+            raise StateError(
+                f"{self.path} was written by a newer ingestq (schema {version}, this one "
+                f"knows {len(MIGRATIONS)}); upgrade ingestq"
+            )
+        if version < len(MIGRATIONS):
+            _migrate(conn)
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        pinned: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if pinned is not None:
+            yield pinned
+            return
+        with self._lock:
+            if self._closed:
+                raise StateError("the state database handle is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            with _translated():
+                yield conn
+        finally:
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+
+    # -- the protocol -----------------------------------------------------------
+    def execute(self, sql: str, params: Params = ()) -> int:
+        with self._connection() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        with self._connection() as conn:
+            conn.executemany(sql, rows)
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        with self._connection() as conn:
+            return list(conn.execute(sql, params).fetchall())
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        with self._connection() as conn:
+            row: Row | None = conn.execute(sql, params).fetchone()
+            return row
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` takes the write lock up front, so two writers queue on
+        the busy timeout rather than failing mid-transaction on a lock upgrade."""
+        if getattr(self._local, "conn", None) is not None:
+            yield  # already inside one: join it
+            return
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.conn = conn
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self._local.conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A write transaction: all of it lands, or none of it.
-
-    ``BEGIN IMMEDIATE`` takes the write lock up front, so two writers queue on
-    the busy timeout rather than failing mid-transaction on a lock upgrade.
-    """
-    conn.execute("BEGIN IMMEDIATE")
+def _translated() -> Iterator[None]:
+    """sqlite3's errors as ours: nothing outside the state layer sees sqlite3."""
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StateBusyError(f"the state database is busy: {exc}") from exc
+        raise StateError(f"the state database failed: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"the state database failed: {exc}") from exc
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
     # Imported here: sqlite-utils pulls in numpy, which the fast paths never need.
     import sqlite_utils
 
+    conn.row_factory = None  # sqlite-utils reads rows by position
     db = sqlite_utils.Database(conn)
-    with transaction(conn):
+    conn.execute("BEGIN IMMEDIATE")
+    try:
         # Re-read under the write lock: another process may have migrated first.
         done = conn.execute("PRAGMA user_version").fetchone()[0]
         for number, migration in enumerate(MIGRATIONS[done:], start=done + 1):
             migration(db)
             conn.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.row_factory = _dict_row
+    conn.execute("COMMIT")

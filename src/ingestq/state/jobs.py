@@ -1,28 +1,32 @@
-"""Jobs in the state database: create, find, claim, progress and finish.
+"""Jobs in the state database: what a job is, and finding jobs.
 
-All writes are short transactions. A job's state moves only through the
-functions here, and every move appends to ``events``, so ``status`` and the
-history never disagree.
+A job's state moves only through :mod:`ingestq.state.lifecycle`, and every move
+appends to its history (:mod:`ingestq.state.events`), so ``status`` and the
+history never disagree. This module writes only the rows of new jobs.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ingestq.db import transaction, utcnow
 from ingestq.errors import NotFoundError, UsageError
 from ingestq.ids import new_id
+from ingestq.state.db import Database, Row, fetchval
 
 QUEUED, PROCESSING, RETRYING = "queued", "processing", "retrying"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
 STATES = (QUEUED, PROCESSING, RETRYING, COMPLETED, FAILED, CANCELLED)
 ACTIVE_STATES = (QUEUED, PROCESSING, RETRYING)
+TERMINAL_STATES = (COMPLETED, FAILED, CANCELLED)
 #: Adding content that is in one of these states again is a duplicate.
 DEDUP_STATES = (QUEUED, PROCESSING, RETRYING, COMPLETED)
+
+#: Newest first. Jobs queued in the same millisecond (one ``add`` of many files)
+#: come in id order, the same on every backend.
+NEWEST_FIRST = "ORDER BY queued_at DESC, id DESC"
 
 
 @dataclass
@@ -58,7 +62,7 @@ class Job:
     embedded: int = 0  # chunks the model had to embed
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
         data = dict(row)
         data["topics"] = json.loads(data.get("topics") or "[]")
         data["options"] = json.loads(data.get("options") or "{}")
@@ -72,7 +76,7 @@ class Job:
 
 @dataclass(frozen=True)
 class NewJob:
-    """What :func:`create_jobs` needs to write one job."""
+    """What it takes to write one job."""
 
     kind: str
     source: str
@@ -86,7 +90,8 @@ class NewJob:
     unchanged: bool = False
 
 
-def _new_job(spec: NewJob, now: str) -> Job:
+def new_job(spec: NewJob, now: str) -> Job:
+    """The job ``spec`` describes, as it will be written."""
     job = Job(
         id=new_id(),
         kind=spec.kind,
@@ -125,45 +130,32 @@ _INSERTED = (
 )
 
 
+def insert_jobs(db: Database, jobs: Sequence[Job]) -> None:
+    """Write the rows of new jobs and their ``queued`` events (inside a transaction)."""
+    marks = ",".join("?" * len(_INSERTED))
+    db.executemany(
+        f"INSERT INTO jobs ({', '.join(_INSERTED)}) VALUES ({marks})", [_row(j) for j in jobs]
+    )
+    db.executemany(
+        "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'queued', ?)",
+        [
+            (
+                j.id,
+                j.queued_at,
+                j.source + (f" (not before {j.not_before})" if j.not_before else ""),
+            )
+            for j in jobs
+        ],
+    )
+
+
 def _row(job: Job) -> tuple[Any, ...]:
     values = {**asdict(job), "options": json.dumps(job.options), "unchanged": int(job.unchanged)}
     return tuple(values[name] for name in _INSERTED)
 
 
-def create_jobs(conn: sqlite3.Connection, specs: Sequence[NewJob]) -> list[Job]:
-    """Insert ``specs`` as jobs, all in one transaction.
-
-    Most start ``queued``; one for an unchanged source is ``completed`` at once.
-    """
-    now = utcnow()
-    jobs = [_new_job(spec, now) for spec in specs]
-    marks = ",".join("?" * len(_INSERTED))
-    with transaction(conn):
-        conn.executemany(
-            f"INSERT INTO jobs ({', '.join(_INSERTED)}) VALUES ({marks})",
-            [_row(j) for j in jobs],
-        )
-        conn.executemany(
-            "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'queued', ?)",
-            [
-                (j.id, now, j.source + (f" (not before {j.not_before})" if j.not_before else ""))
-                for j in jobs
-            ],
-        )
-        conn.executemany(
-            "INSERT INTO events (job_id, at, event, message) VALUES (?, ?, 'completed', ?)",
-            [(j.id, now, "unchanged: nothing to embed") for j in jobs if j.unchanged],
-        )
-        from ingestq import callbacks  # it builds on this module
-
-        for j in jobs:
-            if j.unchanged and j.options.get("callback"):
-                callbacks.queue_for(conn, j.id)
-    return jobs
-
-
 def find_live(
-    conn: sqlite3.Connection,
+    db: Database,
     collection: str,
     kind: str,
     column: str,
@@ -176,43 +168,41 @@ def find_live(
     found: dict[str, Job] = {}
     marks = ",".join("?" * len(states))
     for value in dict.fromkeys(values):
-        row = conn.execute(
+        row = db.fetchone(
             f"SELECT * FROM jobs WHERE collection = ? AND kind = ? AND {column} = ?"
-            f" AND state IN ({marks}) ORDER BY queued_at DESC, rowid DESC LIMIT 1",
+            f" AND state IN ({marks}) {NEWEST_FIRST} LIMIT 1",
             (collection, kind, value, *states),
-        ).fetchone()
+        )
         if row is not None:
             found[value] = Job.from_row(row)
     return found
 
 
-def failed_before(
-    conn: sqlite3.Connection, collection: str, source: str, content_hash: str
-) -> Job | None:
+def failed_before(db: Database, collection: str, source: str, content_hash: str) -> Job | None:
     """The source's newest job, if it failed on this very content.
 
     Failing again on the same bytes is all a new attempt could do (an encrypted,
     scanned or broken PDF), so a nightly re-add skips it instead of failing and
     alerting every night. ``retry`` or ``add --force`` tries again.
     """
-    row = conn.execute(
-        "SELECT * FROM jobs WHERE collection = ? AND kind = 'pdf' AND source = ?"
-        " ORDER BY queued_at DESC, rowid DESC LIMIT 1",
+    row = db.fetchone(
+        f"SELECT * FROM jobs WHERE collection = ? AND kind = 'pdf' AND source = ? {NEWEST_FIRST}"
+        " LIMIT 1",
         (collection, source),
-    ).fetchone()
+    )
     if row is None or row["state"] != FAILED or row["content_hash"] != content_hash:
         return None
     return Job.from_row(row)
 
 
-def get_job(conn: sqlite3.Connection, id_or_prefix: str) -> Job:
+def get_job(db: Database, id_or_prefix: str) -> Job:
     """The job whose id is, or starts with, ``id_or_prefix`` (case-insensitive)."""
     key = id_or_prefix.strip().upper()
     if not key:
         raise UsageError("a job id cannot be empty")
-    rows = conn.execute(
+    rows = db.fetchall(
         "SELECT * FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2", (key, key + "\x7f")
-    ).fetchall()
+    )
     if not rows:
         raise NotFoundError(f"no job matches {id_or_prefix!r}")
     if len(rows) > 1 and rows[0]["id"] != key:
@@ -220,8 +210,14 @@ def get_job(conn: sqlite3.Connection, id_or_prefix: str) -> Job:
     return Job.from_row(rows[0])
 
 
+def state_of(db: Database, job_id: str) -> str | None:
+    """The job's state, or None if there is no such job."""
+    value = fetchval(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+    return str(value) if value is not None else None
+
+
 def list_jobs(
-    conn: sqlite3.Connection,
+    db: Database,
     *,
     states: Sequence[str] = (),
     limit: int | None = 20,
@@ -241,34 +237,52 @@ def list_jobs(
         where.append("collection = ?")
         params.append(collection)
     sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "")
-    sql += " ORDER BY queued_at DESC, rowid DESC"
+    sql += f" {NEWEST_FIRST}"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    return [Job.from_row(r) for r in conn.execute(sql, params)]
+    return [Job.from_row(r) for r in db.fetchall(sql, params)]
 
 
-def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
-    rows = conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
-    return {state: n for state, n in rows}
-
-
-def add_event(
-    conn: sqlite3.Connection,
-    job_id: str,
-    event: str,
-    message: str = "",
-    data: dict[str, Any] | None = None,
-) -> None:
-    """Append to a job's history (call inside the caller's transaction)."""
-    conn.execute(
-        "INSERT INTO events (job_id, at, event, message, data) VALUES (?,?,?,?,?)",
-        (job_id, utcnow(), event, message, json.dumps(data) if data else None),
+def watched(
+    db: Database,
+    *,
+    since: str,
+    collection: str | None = None,
+    states: Sequence[str] = (),
+    job_ids: Sequence[str] = (),
+    limit: int = 200,
+) -> tuple[list[Job], dict[str, int]]:
+    """Jobs active or changed since ``since`` (or exactly ``job_ids``), oldest first,
+    at most ``limit`` of them, and how many of all those are in each state."""
+    marks = ",".join("?" * len(ACTIVE_STATES))
+    clauses = [f"(state IN ({marks}) OR updated_at >= ?)"]
+    args: list[object] = [*ACTIVE_STATES, since]
+    if job_ids:
+        # Named jobs are watched whatever their age.
+        clauses = [f"id IN ({','.join('?' * len(job_ids))})"]
+        args = list(job_ids)
+    if collection:
+        clauses.append("collection = ?")
+        args.append(collection)
+    if states:
+        clauses.append(f"state IN ({','.join('?' * len(states))})")
+        args += list(states)
+    where = " AND ".join(clauses)
+    rows = db.fetchall(
+        f"SELECT * FROM jobs WHERE {where} ORDER BY queued_at, id LIMIT ?", (*args, limit)
     )
+    counts = dict.fromkeys(STATES, 0)
+    for row in db.fetchall(
+        f"SELECT state, count(*) AS n FROM jobs WHERE {where} GROUP BY state", args
+    ):
+        counts[row["state"]] = row["n"]
+    return [Job.from_row(r) for r in rows], counts
 
 
-def events_for(conn: sqlite3.Connection, job_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT at, event, message, data FROM events WHERE job_id = ? ORDER BY id", (job_id,)
-    ).fetchall()
-    return [dict(r) | {"data": json.loads(r["data"]) if r["data"] else None} for r in rows]
+def ids_in_state(db: Database, state: str) -> list[str]:
+    """Every job id in ``state``, newest first."""
+    return [
+        r["id"]
+        for r in db.fetchall(f"SELECT id FROM jobs WHERE state = ? {NEWEST_FIRST}", (state,))
+    ]

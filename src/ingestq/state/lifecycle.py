@@ -1,21 +1,24 @@
-"""State moves of a job: claim, progress, finish, retry, hand back, cancel, recover.
+"""State moves of a job: create, claim, progress, finish, retry, hand back, cancel.
 
 A worker owns a job through its lease: ``lease_owner`` names the worker and
 ``heartbeat_at`` says it is alive. Every write after the claim is conditional on
 the lease, so a worker that lost its job (cancelled, or recovered after its
 lease expired) can never overwrite the job's newer state.
+
+Every move that ends a job for good also writes its callback to the outbox, in
+the same transaction (see :mod:`ingestq.state.outbox`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from ingestq import callbacks, sources
-from ingestq.db import isoformat, transaction, utcnow
-from ingestq.jobs import (
+from ingestq.state import outbox, versions
+from ingestq.state.db import Database
+from ingestq.state.events import add_event
+from ingestq.state.jobs import (
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -23,39 +26,77 @@ from ingestq.jobs import (
     QUEUED,
     RETRYING,
     Job,
-    add_event,
+    NewJob,
+    insert_jobs,
+    new_job,
 )
+from ingestq.times import from_now, now
 
-if TYPE_CHECKING:
-    from ingestq.pipeline import Outcome
+
+@dataclass
+class Outcome:
+    """What an attempt produced, for the job's record."""
+
+    vectors: int
+    pages: int | None = None
+    content_hash: str | None = None
+    size_bytes: int | None = None
+    title: str | None = None
+    final_url: str | None = None
+    reused: int = 0  # chunks whose stored vector was reused, not embedded again
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    topics: list[str] | None = None  # None: keep what the job has
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (event, message) to record
+    unchanged: bool = False  # the source already holds this content: nothing was written
+    removed: bool = False  # the source's chunks were deleted (a file gone from a sync)
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def create_jobs(db: Database, specs: Sequence[NewJob]) -> list[Job]:
+    """Write ``specs`` as jobs, all in one transaction.
+
+    Most start ``queued``. One for an unchanged source is ``completed`` at once,
+    and its callback, if it asked for one, is queued like any other job's end.
+    """
+    stamp = now()
+    jobs = [new_job(spec, stamp) for spec in specs]
+    with db.transaction():
+        insert_jobs(db, jobs)
+        for job in jobs:
+            if job.unchanged:
+                add_event(db, job.id, "completed", "unchanged: nothing to embed")
+                outbox.queue_for(db, job.id)
+    return jobs
+
 
 _OWNED = "id = ? AND lease_owner = ? AND state = 'processing'"
 
 
-def claim(conn: sqlite3.Connection, job_id: str, owner: str) -> Job | None:
+def claim(db: Database, job_id: str, owner: str) -> Job | None:
     """Take ``job_id`` for ``owner`` if it is waiting and due; None if it is not ours to run.
 
     A delivery of a job that is completed, cancelled, already processing or not
     yet due is a stale or duplicate delivery, and is skipped by returning None.
     """
-    now = utcnow()
-    with transaction(conn):
-        cur = conn.execute(
+    stamp = now()
+    with db.transaction():
+        changed = db.execute(
             "UPDATE jobs SET state = ?, stage = 'parsing', progress = 0, error = NULL,"
             " attempts = attempts + 1, lease_owner = ?, heartbeat_at = ?, started_at = ?,"
             " completed_at = NULL, not_before = NULL, updated_at = ?"
             " WHERE id = ? AND state IN (?, ?) AND coalesce(not_before, '') <= ?",
-            (PROCESSING, owner, now, now, now, job_id, QUEUED, RETRYING, now),
+            (PROCESSING, owner, stamp, stamp, stamp, job_id, QUEUED, RETRYING, stamp),
         )
-        if cur.rowcount == 0:
+        if changed == 0:
             return None
-        add_event(conn, job_id, "claimed", f"by {owner}")
-        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return Job.from_row(row)
+        add_event(db, job_id, "claimed", f"by {owner}")
+        row = db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return Job.from_row(row) if row else None
 
 
 def report(
-    conn: sqlite3.Connection,
+    db: Database,
     job: Job,
     owner: str,
     *,
@@ -71,40 +112,37 @@ def report(
     the first time an attempt enters a stage, so stages that alternate per
     batch do not flood the history.
     """
-    now = utcnow()
-    with transaction(conn):
-        cur = conn.execute(
-            "UPDATE jobs SET stage = ?, progress = ?, vector_count = ?,"
-            f" pages = coalesce(?, pages), heartbeat_at = ?, updated_at = ? WHERE {_OWNED}",
-            (stage, round(progress, 1), vector_count, pages, now, now, job.id, owner),
+    stamp = now()
+    with db.transaction():
+        owned = (
+            db.execute(
+                "UPDATE jobs SET stage = ?, progress = ?, vector_count = ?,"
+                f" pages = coalesce(?, pages), heartbeat_at = ?, updated_at = ? WHERE {_OWNED}",
+                (stage, round(progress, 1), vector_count, pages, stamp, stamp, job.id, owner),
+            )
+            > 0
         )
-        owned = cur.rowcount > 0
         if owned and note_stage:
-            add_event(conn, job.id, "stage", stage)
+            add_event(db, job.id, "stage", stage)
     return owned
 
 
-def heartbeat(conn: sqlite3.Connection, job_id: str, owner: str) -> bool:
+def heartbeat(db: Database, job_id: str, owner: str) -> bool:
     """Renew the lease only. False if the job is no longer ours."""
-    cur = conn.execute(
-        f"UPDATE jobs SET heartbeat_at = ? WHERE {_OWNED}", (utcnow(), job_id, owner)
+    return (
+        db.execute(f"UPDATE jobs SET heartbeat_at = ? WHERE {_OWNED}", (now(), job_id, owner)) > 0
     )
-    return cur.rowcount > 0
 
 
-def state_of(conn: sqlite3.Connection, job_id: str) -> str | None:
-    row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return str(row[0]) if row else None
+def complete(db: Database, job: Job, owner: str, outcome: Outcome) -> bool:
+    """Mark the attempt done and its version current; False if the job stopped being ours.
 
-
-def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -> bool:
-    """Mark the attempt done and its source current; False if the job stopped being ours.
-
-    An unchanged outcome leaves the source pointing at the job whose chunks it keeps.
+    An unchanged outcome leaves the document's version pointing at the job whose
+    chunks it keeps.
     """
-    now = utcnow()
-    with transaction(conn):
-        cur = conn.execute(
+    stamp = now()
+    with db.transaction():
+        changed = db.execute(
             "UPDATE jobs SET state = ?, stage = NULL, progress = 100, vector_count = ?,"
             " pages = coalesce(?, pages), content_hash = coalesce(?, content_hash),"
             " size_bytes = coalesce(?, size_bytes), title = ?, final_url = ?, unchanged = ?,"
@@ -122,34 +160,34 @@ def complete(conn: sqlite3.Connection, job: Job, owner: str, outcome: Outcome) -
                 outcome.reused,
                 outcome.vectors - outcome.reused,
                 json.dumps(outcome.topics) if outcome.topics is not None else None,
-                now,
-                now,
+                stamp,
+                stamp,
                 job.id,
                 owner,
             ),
         )
-        if not cur.rowcount:
+        if not changed:
             return False
         for event, message in outcome.notes:
-            add_event(conn, job.id, event, message)
-        add_event(conn, job.id, "completed", _summary(outcome), {"timings": outcome.timings})
-        callbacks.queue_for(conn, job.id)
-        _update_source(conn, job, outcome)
+            add_event(db, job.id, event, message)
+        add_event(db, job.id, "completed", _summary(outcome), {"timings": outcome.timings})
+        outbox.queue_for(db, job.id)
+        _update_version(db, job, outcome)
     return True
 
 
-def _update_source(conn: sqlite3.Connection, job: Job, outcome: Outcome) -> None:
-    """Point the job's source at what it now holds (call inside the completing transaction)."""
+def _update_version(db: Database, job: Job, outcome: Outcome) -> None:
+    """Point the document at what it now holds (call inside the completing transaction)."""
     if outcome.removed:
-        sources.forget(conn, job.collection, "pdf", job.source)
-        conn.execute(
+        versions.forget(db, job.collection, "pdf", job.source)
+        db.execute(
             "UPDATE jobs SET vector_count = 0 WHERE collection = ? AND source = ? AND state = ?",
             (job.collection, job.source, COMPLETED),
         )
     elif not outcome.unchanged:
-        sources.record(
-            conn,
-            sources.Source(
+        versions.record(
+            db,
+            versions.Version(
                 job.collection,
                 job.kind,
                 job.source,
@@ -172,36 +210,34 @@ def _summary(outcome: Outcome) -> str:
     return f"{outcome.vectors} vectors"
 
 
-def fail(conn: sqlite3.Connection, job: Job, owner: str, error: str) -> None:
-    now = utcnow()
-    with transaction(conn):
-        cur = conn.execute(
+def fail(db: Database, job: Job, owner: str, error: str) -> None:
+    """End the job as failed, for good."""
+    stamp = now()
+    with db.transaction():
+        changed = db.execute(
             "UPDATE jobs SET state = ?, error = ?, vector_count = 0, completed_at = ?,"
             f" updated_at = ?, lease_owner = NULL WHERE {_OWNED}",
-            (FAILED, error, now, now, job.id, owner),
+            (FAILED, error, stamp, stamp, job.id, owner),
         )
-        if cur.rowcount:
-            add_event(conn, job.id, "failed", error, {"attempts": job.attempts})
-            callbacks.queue_for(conn, job.id)
+        if changed:
+            add_event(db, job.id, "failed", error, {"attempts": job.attempts})
+            outbox.queue_for(db, job.id)
 
 
-def schedule_retry(
-    conn: sqlite3.Connection, job: Job, owner: str, error: str, delay_s: float
-) -> str | None:
+def schedule_retry(db: Database, job: Job, owner: str, error: str, delay_s: float) -> str | None:
     """Put the job in ``retrying`` until ``delay_s`` from now; return when it is due."""
-    now = datetime.now(UTC)
-    due = isoformat(now + timedelta(seconds=delay_s))
-    with transaction(conn):
-        cur = conn.execute(
+    due = from_now(delay_s)
+    with db.transaction():
+        changed = db.execute(
             "UPDATE jobs SET state = ?, error = ?, stage = NULL, progress = 0,"
             " vector_count = 0, not_before = ?, updated_at = ?, lease_owner = NULL"
             f" WHERE {_OWNED}",
-            (RETRYING, error, due, isoformat(now), job.id, owner),
+            (RETRYING, error, due, now(), job.id, owner),
         )
-        if not cur.rowcount:
+        if not changed:
             return None
         add_event(
-            conn,
+            db,
             job.id,
             "retry_scheduled",
             f"in {delay_s:.1f} s after: {error}",
@@ -210,87 +246,88 @@ def schedule_retry(
     return due
 
 
-def hand_back(conn: sqlite3.Connection, job: Job, owner: str, reason: str) -> bool:
+def hand_back(db: Database, job: Job, owner: str, reason: str) -> bool:
     """Return a job we started but will not finish to ``queued``.
 
     A hand-back on shutdown is not the job's fault, so its attempt is not counted.
     """
-    now = utcnow()
-    with transaction(conn):
-        cur = conn.execute(
+    with db.transaction():
+        changed = db.execute(
             "UPDATE jobs SET state = ?, stage = NULL, progress = 0, vector_count = 0,"
-            " attempts = max(attempts - 1, 0), lease_owner = NULL, heartbeat_at = NULL,"
-            f" started_at = NULL, updated_at = ? WHERE {_OWNED}",
-            (QUEUED, now, job.id, owner),
+            " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
+            " lease_owner = NULL, heartbeat_at = NULL, started_at = NULL, updated_at = ?"
+            f" WHERE {_OWNED}",
+            (QUEUED, now(), job.id, owner),
         )
-        if cur.rowcount:
-            add_event(conn, job.id, "handed_back", reason)
-    return cur.rowcount > 0
+        if changed:
+            add_event(db, job.id, "handed_back", reason)
+    return changed > 0
 
 
-def supersede(conn: sqlite3.Connection, job: Job) -> list[str]:
+def supersede(db: Database, job: Job) -> list[str]:
     """Mark older completed jobs of the same document as replaced by ``job``.
 
     The same document is the same source: a file's path, a page's URL. Their
     vectors are gone (the caller deleted them), so their counts go to 0.
     """
-    with transaction(conn):
-        rows = conn.execute(
+    with db.transaction():
+        rows = db.fetchall(
             "SELECT id FROM jobs WHERE collection = ? AND kind = ? AND source = ?"
             " AND state = ? AND id != ? AND vector_count > 0",
             (job.collection, job.kind, job.source, COMPLETED, job.id),
-        ).fetchall()
+        )
         for row in rows:
-            conn.execute(
-                "UPDATE jobs SET vector_count = 0, updated_at = ? WHERE id = ?",
-                (utcnow(), row["id"]),
+            db.execute(
+                "UPDATE jobs SET vector_count = 0, updated_at = ? WHERE id = ?", (now(), row["id"])
             )
-            add_event(conn, row["id"], "superseded", f"re-ingested as {job.id}")
+            add_event(db, row["id"], "superseded", f"re-ingested as {job.id}")
     return [r["id"] for r in rows]
 
 
-def vectors_removed(conn: sqlite3.Connection, job_id: str) -> None:
+def vectors_removed(db: Database, job_id: str) -> None:
     """Record that a cancelled job's vectors are gone from the store."""
-    with transaction(conn):
-        conn.execute(
-            "UPDATE jobs SET vector_count = 0, updated_at = ? WHERE id = ?", (utcnow(), job_id)
-        )
-        add_event(conn, job_id, "vectors_removed", "after cancel")
+    with db.transaction():
+        db.execute("UPDATE jobs SET vector_count = 0, updated_at = ? WHERE id = ?", (now(), job_id))
+        add_event(db, job_id, "vectors_removed", "after cancel")
 
 
-def cancel(conn: sqlite3.Connection, job_id: str) -> str:
+def cancel(db: Database, job_id: str) -> str:
     """Cancel one job; return "" or why it cannot be cancelled.
 
     A waiting job simply never runs. A processing job is marked at once; its
     worker notices at the next checkpoint and removes what it wrote (the
     job's ``vector_count`` stays until then, so recovery knows what to clean).
     """
-    now = utcnow()
-    with transaction(conn):
-        row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row["state"] not in (QUEUED, RETRYING, PROCESSING):
-            return f"{job_id} is {row['state']}; only queued, retrying or processing jobs cancel"
-        conn.execute(
+    stamp = now()
+    with db.transaction():
+        state = _state_for_update(db, job_id)
+        if state not in (QUEUED, RETRYING, PROCESSING):
+            return f"{job_id} is {state}; only queued, retrying or processing jobs cancel"
+        db.execute(
             "UPDATE jobs SET state = ?, stage = NULL, not_before = NULL, completed_at = ?,"
             " updated_at = ?, lease_owner = NULL WHERE id = ?",
-            (CANCELLED, now, now, job_id),
+            (CANCELLED, stamp, stamp, job_id),
         )
-        add_event(conn, job_id, "cancelled", f"was {row['state']}")
+        add_event(db, job_id, "cancelled", f"was {state}")
     return ""
 
 
-def requeue(conn: sqlite3.Connection, job_id: str) -> str:
+def requeue(db: Database, job_id: str) -> str:
     """Put a failed or cancelled job back in line with fresh attempts; "" or why not."""
-    now = utcnow()
-    with transaction(conn):
-        row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row["state"] not in (FAILED, CANCELLED):
-            return f"{job_id} is {row['state']}; only failed or cancelled jobs can be retried"
-        conn.execute(
+    with db.transaction():
+        state = _state_for_update(db, job_id)
+        if state not in (FAILED, CANCELLED):
+            return f"{job_id} is {state}; only failed or cancelled jobs can be retried"
+        db.execute(
             "UPDATE jobs SET state = ?, attempts = 0, error = NULL, stage = NULL, progress = 0,"
             " not_before = NULL, started_at = NULL, completed_at = NULL, updated_at = ?"
             " WHERE id = ?",
-            (QUEUED, now, job_id),
+            (QUEUED, now(), job_id),
         )
-        add_event(conn, job_id, "requeued", f"was {row['state']}")
+        add_event(db, job_id, "requeued", f"was {state}")
     return ""
+
+
+def _state_for_update(db: Database, job_id: str) -> str | None:
+    row = db.fetchone("SELECT state FROM jobs WHERE id = ?", (job_id,))
+    return str(row["state"]) if row else None

@@ -2,7 +2,7 @@
 
 Each migration is a function of a :class:`sqlite_utils.Database`. Never edit or
 reorder one that has shipped: add a new one at the end. ``PRAGMA user_version``
-records how many have run, which lets :mod:`ingestq.db` check the schema with
+records how many have run, which lets :mod:`ingestq.state.db` check the schema with
 the standard library alone and import sqlite-utils only when there is work.
 """
 

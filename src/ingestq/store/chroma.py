@@ -1,4 +1,4 @@
-"""The Chroma store: one Chroma collection per ingestq collection.
+"""The vector store on Chroma: one Chroma collection per ingestq collection.
 
 We always hand Chroma our own vectors, for writes and for queries, and open
 collections with ``embedding_function=None``. Left to itself Chroma attaches its
@@ -8,34 +8,20 @@ without internet that fails, and elsewhere it would silently mix two models.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ingestq.errors import ModelMismatchError, NotFoundError
+from ingestq.store.vectors import CollectionMeta, Hit, StoredChunk, text_key
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One search result."""
-
-    rank: int
-    score: float
-    source: str
-    page: int | None
-    job_id: str
-    text: str
-    chunk_index: int | None = None
-
-
-class VectorStore:
-    """A persistent Chroma client rooted in ``path``."""
+class ChromaStore:
+    """A :class:`~ingestq.store.vectors.VectorStore` on a persistent Chroma client."""
 
     def __init__(self, path: Path) -> None:
         # Chroma reads this at import; set it before the import, never phone home.
@@ -48,18 +34,16 @@ class VectorStore:
             path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
         )
         self.max_batch = int(self._client.get_max_batch_size())
+        self._open: dict[str, Any] = {}  # collections checked for their model, by name
 
-    def collection(self, name: str, model: str, dimension: int, *, create: bool = True) -> Any:
-        """The collection ``name``, checked to have been built with ``model``."""
-        if create:
-            coll = self._client.get_or_create_collection(
-                name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"embedding_model": model, "dimension": dimension},
-                embedding_function=None,
-            )
-        else:
-            coll = self._get(name)
+    # -- collections ------------------------------------------------------------
+    def ensure_collection(self, name: str, model: str, dimension: int) -> None:
+        coll = self._open.get(name) or self._client.get_or_create_collection(
+            name,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedding_model": model, "dimension": dimension},
+            embedding_function=None,
+        )
         meta = coll.metadata or {}
         if meta.get("embedding_model") != model or meta.get("dimension") != dimension:
             raise ModelMismatchError(
@@ -67,30 +51,47 @@ class VectorStore:
                 f"({meta.get('dimension')} dims), not {model!r} ({dimension} dims); "
                 "use the same model or another collection"
             )
-        return coll
+        self._open[name] = coll
 
-    def all_collections(self) -> list[Any]:
-        return [
-            self._get(c if isinstance(c, str) else c.name) for c in self._client.list_collections()
-        ]
+    def check_collection(self, name: str, model: str) -> None:
+        meta = self._get(name).metadata or {}
+        if meta.get("embedding_model") != model:
+            raise ModelMismatchError(
+                f"collection {name!r} was built with {meta.get('embedding_model')!r}, "
+                f"not {model!r}; search it with the model that built it"
+            )
 
-    def get_collection(self, name: str) -> Any:
-        """An existing collection as it is, for reading or deleting (no model check)."""
-        return self._get(name)
-
-    def collection_metadata(self, name: str) -> dict[str, Any]:
-        """The metadata of an existing collection; :class:`NotFoundError` if there is none."""
-        return dict(self._get(name).metadata or {})
+    def collections(self) -> list[CollectionMeta]:
+        out = []
+        for found in self._client.list_collections():
+            coll = self._get(found if isinstance(found, str) else found.name)
+            meta = coll.metadata or {}
+            out.append(
+                CollectionMeta(
+                    coll.name, int(coll.count()), meta.get("embedding_model"), meta.get("dimension")
+                )
+            )
+        return out
 
     def _get(self, name: str) -> Any:
+        """An existing collection as it is, for reading or deleting (no model check)."""
+        if name in self._open:
+            return self._open[name]
         try:
             return self._client.get_collection(name, embedding_function=None)
         except Exception as exc:  # chromadb raises NotFoundError or ValueError by version
             raise NotFoundError(f"collection {name!r} does not exist yet") from exc
 
+    def _existing(self, name: str) -> Any | None:
+        try:
+            return self._get(name)
+        except NotFoundError:
+            return None
+
+    # -- writes -----------------------------------------------------------------
     def add(
         self,
-        coll: Any,
+        collection: str,
         ids: Sequence[str],
         vectors: Any,
         texts: Sequence[str],
@@ -101,6 +102,7 @@ class VectorStore:
         ``add``, not ``upsert``: upsert merges metadata into an existing record,
         so a replaced chunk could keep stale fields. Callers delete first.
         """
+        coll = self._get(collection)
         for start in range(0, len(ids), self.max_batch):
             end = start + self.max_batch
             coll.add(
@@ -110,63 +112,98 @@ class VectorStore:
                 metadatas=list(metadatas[start:end]),
             )
 
-    def vectors_by_text(self, coll: Any, job_ids: Sequence[str]) -> dict[str, Any]:
-        """The stored vector of every chunk of ``job_ids``, keyed by :func:`text_key`.
+    def delete_job(self, collection: str, job_id: str) -> None:
+        coll = self._existing(collection)
+        if coll is not None:
+            coll.delete(where={"job_id": job_id})
 
-        Read page by page, so a 1,000-page document's vectors come back in
-        batches Chroma is comfortable with.
-        """
+    def delete_document(self, collection: str, source: str, *, keep_job: str | None = None) -> None:
+        coll = self._existing(collection)
+        if coll is None:
+            return
+        where: dict[str, Any] = {"source": source}
+        if keep_job is not None:
+            where = {"$and": [where, {"job_id": {"$ne": keep_job}}]}
+        coll.delete(where=where)
+
+    # -- reads ------------------------------------------------------------------
+    def vectors_by_text(self, collection: str, job_ids: Sequence[str]) -> dict[str, Any]:
+        """Read page by page, so a 1,000-page document's vectors come back in
+        batches Chroma is comfortable with."""
         found: dict[str, Any] = {}
-        where = {"job_id": {"$in": list(job_ids)}}
+        for got in self._pages(collection, {"job_id": {"$in": list(job_ids)}}, ["embeddings"]):
+            for text, vector in zip(got["documents"], got["embeddings"], strict=True):
+                found[text_key(text or "")] = vector
+        return found
+
+    def _pages(
+        self, collection: str, where: dict[str, Any] | None, include: list[str]
+    ) -> Iterator[dict[str, Any]]:
+        coll = self._get(collection)
         offset = 0
         while True:
             got = coll.get(
-                where=where,
-                include=["documents", "embeddings"],
-                limit=self.max_batch,
-                offset=offset,
+                where=where, include=["documents", *include], limit=self.max_batch, offset=offset
             )
-            for text, vector in zip(got["documents"], got["embeddings"], strict=True):
-                found[text_key(text or "")] = vector
+            yield got
             if len(got["ids"]) < self.max_batch:
-                return found
+                return
             offset += self.max_batch
 
-    def delete_where(self, coll: Any, where: dict[str, Any]) -> None:
-        coll.delete(where=where)
-
-    def count(self, coll: Any, where: dict[str, Any] | None = None) -> int:
-        if where is None:
+    def count(self, collection: str, job_id: str | None = None) -> int:
+        coll = self._get(collection)
+        if job_id is None:
             return int(coll.count())
-        return len(coll.get(where=where, include=[])["ids"])
+        return len(coll.get(where={"job_id": job_id}, include=[])["ids"])
 
-    def query(self, coll: Any, vector: Any, k: int) -> list[Hit]:
-        res = coll.query(
+    def query(self, collection: str, vector: Any, k: int) -> list[Hit]:
+        res = self._get(collection).query(
             query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
         )
-        hits = []
-        for rank, (text, meta, dist) in enumerate(
-            zip(res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True),
-            start=1,
-        ):
-            meta = meta or {}
-            hits.append(
-                Hit(
-                    rank=rank,
-                    score=round(1.0 - float(dist), 4),
-                    source=str(meta.get("source", "")),
-                    page=_int(meta.get("page")),
-                    job_id=str(meta.get("job_id", "")),
-                    text=text or "",
-                    chunk_index=_int(meta.get("chunk_index")),
-                )
+        rows = zip(res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)
+        return [
+            Hit(
+                rank=rank,
+                score=round(1.0 - float(dist), 4),
+                source=str((meta or {}).get("source", "")),
+                page=_int((meta or {}).get("page")),
+                job_id=str((meta or {}).get("job_id", "")),
+                text=text or "",
+                chunk_index=_int((meta or {}).get("chunk_index")),
             )
-        return hits
+            for rank, (text, meta, dist) in enumerate(rows, start=1)
+        ]
 
+    def chunks(self, collection: str, job_id: str) -> list[StoredChunk]:
+        got = self._get(collection).get(
+            where={"job_id": job_id}, include=["documents", "metadatas"]
+        )
+        found = [
+            StoredChunk(
+                id=cid,
+                index=int(meta.get("chunk_index", 0)),
+                page=meta.get("page"),
+                page_end=meta.get("page_end"),
+                section=meta.get("section"),
+                tokens=meta.get("tokens"),
+                text=text or "",
+            )
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+        return sorted(found, key=lambda c: c.index)
 
-def text_key(text: str) -> str:
-    """What identifies a chunk's vector: its exact text (the model sees nothing else)."""
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    def records(self, collection: str, *, vectors: bool = False) -> Iterator[dict[str, Any]]:
+        include = ["metadatas"] + (["embeddings"] if vectors else [])
+        for got in self._pages(collection, None, include):
+            for i, cid in enumerate(got["ids"]):
+                record: dict[str, Any] = {
+                    "id": cid,
+                    "text": got["documents"][i],
+                    "metadata": got["metadatas"][i],
+                }
+                if vectors:
+                    record["embedding"] = [float(x) for x in got["embeddings"][i]]
+                yield record
 
 
 def _int(value: object) -> int | None:

@@ -4,41 +4,59 @@ This is the single place where a job's exceptions become states: success
 completes it; a transient failure (or a bug) schedules a retry with backoff
 until the retries run out; a permanent failure fails it with its one-line
 message; a shutdown hands it back; a cancel removes what it wrote. Tracebacks go
-to the worker log, never into the job. Nothing escapes to Huey.
+to the worker log, never into the job. Nothing escapes to the queue.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ingestq import lifecycle, sources
-from ingestq.db import connect
-from ingestq.errors import IngestqError, JobCancelled, JobError, JobInterrupted
-from ingestq.jobs import CANCELLED, Job
-from ingestq.pipeline import Checkpoint, Context, ingest
-from ingestq.retry import next_delay
-
-if TYPE_CHECKING:
-    from ingestq.worker import Worker
+from ingestq.backoff import next_delay
+from ingestq.config import Settings
+from ingestq.errors import IngestqError, JobCancelled, JobError, JobInterrupted, StateError
+from ingestq.pipeline.attempt import ingest
+from ingestq.pipeline.checkpoint import Checkpoint
+from ingestq.pipeline.context import Context
+from ingestq.pipeline.resources import Resources
+from ingestq.queue.base import JobQueue
+from ingestq.state import lifecycle, versions
+from ingestq.state.db import Database
+from ingestq.state.jobs import CANCELLED, Job, state_of
 
 log = logging.getLogger(__name__)
 
 
-def run_claimed(worker: Worker, job: Job) -> None:
+class RunContext(Protocol):
+    """What running a job needs of the worker that claimed it."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def db(self) -> Database: ...
+    @property
+    def queue(self) -> JobQueue: ...
+    @property
+    def owner(self) -> str: ...
+    @property
+    def resources(self) -> Resources: ...
+    def stop_deadline(self) -> float | None: ...
+
+
+def run_claimed(worker: RunContext, job: Job) -> None:
+    """Run the attempt of a job ``worker`` has just claimed, and record how it ended."""
     started = time.monotonic()
     check = Checkpoint(
         report=_reporter(worker, job),
         timeout_s=worker.settings.job_timeout_s,
         stop_at=worker.stop_deadline,
     )
-    ctx = Context(worker.settings, worker.tools)
-    ctx.previous = sources.get(worker.conn, job.collection, job.kind, job.source)
+    ctx = Context(worker.settings, worker.resources)
+    ctx.previous = versions.current(worker.db, job.collection, job.kind, job.source)
     try:
         with _heartbeat(worker, job):
             outcome = ingest(job, ctx, check)
@@ -46,7 +64,7 @@ def run_claimed(worker: Worker, job: Job) -> None:
     except Exception as exc:
         _settle_failure(worker, job, exc)
         return
-    if lifecycle.complete(worker.conn, job, worker.owner, outcome):
+    if lifecycle.complete(worker.db, job, worker.owner, outcome):
         if not (outcome.unchanged or outcome.removed):
             _replace_older_copies(worker, job)
         log.info(
@@ -59,10 +77,15 @@ def run_claimed(worker: Worker, job: Job) -> None:
         _discard(worker, job, cancelled=True)
 
 
-def _reporter(worker: Worker, job: Job) -> Callable[[str, float, int, int | None, bool], bool]:
+def remove_vectors(resources: Resources, job_id: str, collection: str) -> None:
+    """Delete every chunk ``job_id`` wrote."""
+    resources.store.delete_job(collection, job_id)
+
+
+def _reporter(worker: RunContext, job: Job) -> Callable[[str, float, int, int | None, bool], bool]:
     def report(stage: str, progress: float, vectors: int, pages: int | None, first: bool) -> bool:
         owned = lifecycle.report(
-            worker.conn,
+            worker.db,
             job,
             worker.owner,
             stage=stage,
@@ -71,21 +94,21 @@ def _reporter(worker: Worker, job: Job) -> Callable[[str, float, int, int | None
             pages=pages,
             note_stage=first,
         )
-        if not owned and lifecycle.state_of(worker.conn, job.id) == CANCELLED:
+        if not owned and state_of(worker.db, job.id) == CANCELLED:
             raise JobCancelled("cancelled")
         return owned
 
     return report
 
 
-def _settle_failure(worker: Worker, job: Job, exc: Exception) -> None:
+def _settle_failure(worker: RunContext, job: Job, exc: Exception) -> None:
     """Turn an attempt's exception into the job's next state."""
     if isinstance(exc, JobCancelled):
         _discard(worker, job, cancelled=True)
         log.info("job %s cancelled while processing; its vectors are removed", job.id)
     elif isinstance(exc, JobInterrupted):
         _discard(worker, job)
-        if lifecycle.hand_back(worker.conn, job, worker.owner, str(exc)):
+        if lifecycle.hand_back(worker.db, job, worker.owner, str(exc)):
             worker.queue.enqueue([job.id])
         log.info("job %s handed back: %s", job.id, exc)
     elif isinstance(exc, JobError):
@@ -96,13 +119,14 @@ def _settle_failure(worker: Worker, job: Job, exc: Exception) -> None:
             retry_after=getattr(exc, "retry_after", None),
             transient=exc.transient,
         )
+    elif isinstance(exc, StateError):
+        # "database is locked" and friends pass, and are not the document's
+        # fault: the job deserves another go.
+        _failed(worker, job, f"{exc} (transient)", transient=True)
     elif isinstance(exc, IngestqError):
         # Not about the document but the setup (a collection built with another
         # model): no retry of this job can fix it.
         _failed(worker, job, str(exc), transient=False)
-    elif isinstance(exc, sqlite3.OperationalError):
-        # "database is locked" and friends pass; the job deserves another go.
-        _failed(worker, job, f"state database busy: {exc} (transient)", transient=True)
     else:
         # A bug, not bad input: the traceback is for the log, the retry for the job.
         log.error("job %s crashed", job.id, exc_info=exc)
@@ -110,7 +134,7 @@ def _settle_failure(worker: Worker, job: Job, exc: Exception) -> None:
 
 
 def _failed(
-    worker: Worker, job: Job, error: str, *, transient: bool, retry_after: float | None = None
+    worker: RunContext, job: Job, error: str, *, transient: bool, retry_after: float | None = None
 ) -> None:
     _discard(worker, job)
     settings = worker.settings
@@ -120,10 +144,10 @@ def _failed(
         else None
     )
     if delay is None:
-        lifecycle.fail(worker.conn, job, worker.owner, error)
+        lifecycle.fail(worker.db, job, worker.owner, error)
         log.warning("job %s failed after %d attempt(s): %s", job.id, job.attempts, error)
         return
-    due = lifecycle.schedule_retry(worker.conn, job, worker.owner, error, delay)
+    due = lifecycle.schedule_retry(worker.db, job, worker.owner, error, delay)
     if due is not None:
         worker.queue.enqueue([job.id], not_before=due)
         log.info(
@@ -132,20 +156,17 @@ def _failed(
 
 
 @contextmanager
-def _heartbeat(worker: Worker, job: Job) -> Iterator[None]:
+def _heartbeat(worker: RunContext, job: Job) -> Iterator[None]:
     """Renew the lease every few seconds, even while one step (a download) takes long."""
     stop = threading.Event()
 
     def beat() -> None:
-        conn = connect(worker.settings.state_db)
         try:
             while not stop.wait(worker.settings.heartbeat_s):
-                if not lifecycle.heartbeat(conn, job.id, worker.owner):
+                if not lifecycle.heartbeat(worker.db, job.id, worker.owner):
                     return
-        except sqlite3.Error:
+        except IngestqError:
             log.exception("heartbeat of job %s stopped", job.id)
-        finally:
-            conn.close()
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{job.id}", daemon=True)
     thread.start()
@@ -156,25 +177,22 @@ def _heartbeat(worker: Worker, job: Job) -> Iterator[None]:
         thread.join(timeout=5)
 
 
-def _discard(worker: Worker, job: Job, cancelled: bool = False) -> None:
+def _discard(worker: RunContext, job: Job, cancelled: bool = False) -> None:
     """Remove an attempt's vectors so search never sees half a document."""
     try:
-        worker.delete_vectors(job.id, job.collection)
+        remove_vectors(worker.resources, job.id, job.collection)
         if cancelled:
-            lifecycle.vectors_removed(worker.conn, job.id)
+            lifecycle.vectors_removed(worker.db, job.id)
     except Exception:
         # The next attempt (or recovery, for a cancel) deletes them anyway.
         log.exception("could not remove the vectors of job %s", job.id)
 
 
-def _replace_older_copies(worker: Worker, job: Job) -> None:
+def _replace_older_copies(worker: RunContext, job: Job) -> None:
     """After a re-ingest, drop the previous copy so search sees the document once."""
-    older = {"$and": [{"source": job.source}, {"job_id": {"$ne": job.id}}]}
     try:
-        store, embedder = worker.tools.store, worker.tools.embedder
-        coll = store.collection(job.collection, embedder.name, embedder.dimension)
-        store.delete_where(coll, older)
-        lifecycle.supersede(worker.conn, job)
+        worker.resources.store.delete_document(job.collection, job.source, keep_job=job.id)
+        lifecycle.supersede(worker.db, job)
     except Exception:
         # The new copy is complete and correct; a leftover old copy is a
         # duplicate in search, not a failure of this job.

@@ -1,0 +1,20 @@
+"""The job queue: job ids waiting for a worker.
+
+:func:`open_queue` returns the :class:`~ingestq.queue.base.JobQueue` that the
+settings name: Huey on SQLite under the home.
+"""
+
+from __future__ import annotations
+
+from ingestq.config import Settings
+from ingestq.queue.base import ConsumerOptions, Handler, JobQueue
+
+
+def open_queue(settings: Settings) -> JobQueue:
+    """The job queue of ``settings``: ``queue.db`` under the home."""
+    from ingestq.queue.huey import HueyQueue, sqlite_huey
+
+    return HueyQueue(sqlite_huey(settings))
+
+
+__all__ = ["ConsumerOptions", "Handler", "JobQueue", "open_queue"]

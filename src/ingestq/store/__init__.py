@@ -1,0 +1,41 @@
+"""Where documents and their chunks are kept: blobs and vectors.
+
+:func:`open_vector_store` and :func:`open_blob_store` return the backends the
+settings name: an embedded Chroma and a directory of files, under the home.
+"""
+
+from __future__ import annotations
+
+from ingestq.config import Settings
+from ingestq.errors import NotFoundError
+from ingestq.store.blobs import BlobStore, FileBlobStore
+from ingestq.store.vectors import CollectionMeta, Hit, StoredChunk, VectorStore
+
+
+def open_vector_store(settings: Settings, *, create: bool = True) -> VectorStore:
+    """The vector store of ``settings``: Chroma under the home.
+
+    With ``create=False``, a home that never stored a vector is a
+    :class:`~ingestq.errors.NotFoundError` instead of a new, empty store.
+    """
+    if not create and not settings.chroma_dir.exists():
+        raise NotFoundError("nothing has been ingested yet: run `ingestq add` and a worker")
+    from ingestq.store.chroma import ChromaStore  # imports chromadb: about 1.5 s
+
+    return ChromaStore(settings.chroma_dir)
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store of ``settings``: ``blobs/`` under the home."""
+    return FileBlobStore(settings.blobs_dir)
+
+
+__all__ = [
+    "BlobStore",
+    "CollectionMeta",
+    "Hit",
+    "StoredChunk",
+    "VectorStore",
+    "open_blob_store",
+    "open_vector_store",
+]

@@ -1,0 +1,44 @@
+"""Sending the callbacks in the outbox: POST, sign, record, retry later.
+
+The rows were written with their jobs' ends (:mod:`ingestq.state.outbox`);
+this sends the due ones under the scraper's network rules (no private
+addresses, the checked address pinned) and records every attempt. Bodies are
+signed when ``INGESTQ_SIGNING_KEY`` is set (see :mod:`ingestq.webhooks`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ingestq.errors import JobError
+from ingestq.readers.fetch import Fetcher
+from ingestq.state import outbox
+from ingestq.state.db import Database
+from ingestq.webhooks import HEADER, sign
+
+log = logging.getLogger(__name__)
+
+
+def deliver_due(db: Database, fetcher: Fetcher, signing_key: str | None) -> int:
+    """Send every callback that is due; return how many were attempted."""
+    due = outbox.due(db)
+    for callback in due:
+        error = _send(fetcher, callback.url, callback.body, signing_key)
+        note = outbox.record_attempt(db, callback, error)
+        (log.warning if error else log.info)("callback for job %s: %s", callback.job_id, note)
+    return len(due)
+
+
+def _send(fetcher: Fetcher, url: str, body: bytes, signing_key: str | None) -> str:
+    """POST one callback; "" on a 2xx answer, else why it failed."""
+    headers = {"Content-Type": "application/json"}
+    if signing_key:
+        headers[HEADER] = sign(body, signing_key)
+    try:
+        status, reason = fetcher.post(url, body, headers)
+    except JobError as exc:
+        return str(exc)
+    except Exception as exc:  # a callback must never take the worker down
+        log.exception("callback to %s failed unexpectedly", url)
+        return f"{type(exc).__name__}: {exc}"
+    return "" if 200 <= status < 300 else f"HTTP {status} {reason}".strip()
