@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +49,64 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder() -> Any:
-    """The real packaged model, loaded once for the whole session."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ingestq.embed.local import SentenceTransformerEmbedder
+    """The real packaged model, loaded once for the whole session.
 
-    return SentenceTransformerEmbedder()
+    ``make_embedder`` keeps one per process, so in-process workers and the CLI
+    run in this process (``iq``) use this same one.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from ingestq.config import DEFAULT_MODEL
+    from ingestq.embed import make_embedder
+
+    return make_embedder(DEFAULT_MODEL)
+
+
+@pytest.fixture(autouse=True)
+def _close_chroma() -> Iterator[None]:
+    """Chroma keeps every client it opened for the process's life: close this test's."""
+    yield
+    if "chromadb" in sys.modules:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        for system in list(SharedSystemClient._identifier_to_system.values()):
+            system.stop()
+        SharedSystemClient.clear_system_cache()
+
+
+@dataclass
+class Ran:
+    """How a command run by ``iq`` ended, as ``subprocess.run`` would say it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def iq(*args: str, env: dict[str, str] | None = None, check: bool = False) -> Ran:
+    """Run ``ingestq ARGS`` through the real CLI, in this process.
+
+    The same entry point, output and exit code as a new process, but it shares
+    the session's loaded model: use it for workers that need no process of their
+    own. Signals and crashes need ``run_cli`` or ``worker_proc``.
+    """
+    from ingestq.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    ran = Ran(code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"ingestq {' '.join(args)} exited {code}:\n{ran.stdout}\n{ran.stderr}")
+    return ran
 
 
 def state() -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BROKEN, TRIVIAL, corpus, run_cli, wait_until
+from conftest import BROKEN, TRIVIAL, corpus, iq, run_cli, wait_until
 from ingestq.webhooks import HEADER, sign, verify
 
 KEY, NEXT_KEY = "current-secret", "next-secret"
@@ -99,7 +99,7 @@ def test_callbacks_are_signed_and_carry_the_outcome(receiver: Receiver) -> None:
             "add", str(corpus(BROKEN)), "--json", env={"INGESTQ_CALLBACK_URL": receiver.url}
         ).stdout
     )[0]
-    burst = run_cli("worker", "--burst", env=ENV, timeout=300)
+    burst = iq("worker", "--burst", env=ENV)
     assert burst.returncode == 0, burst.stderr
     by_id = {b["id"]: b for b in receiver.bodies()}
     assert set(by_id) == {ok["id"], bad["id"]}
@@ -122,7 +122,7 @@ def test_callbacks_are_signed_and_carry_the_outcome(receiver: Receiver) -> None:
 def test_an_unreachable_or_refused_receiver_leaves_the_job_completed() -> None:
     dead = "http://127.0.0.1:9/never"  # the discard port: nothing listens
     [job] = json.loads(run_cli("add", str(corpus(TRIVIAL)), "--callback", dead, "--json").stdout)
-    assert run_cli("worker", "--burst", env=ENV, timeout=300).returncode == 0
+    assert iq("worker", "--burst", env=ENV).returncode == 0
     status = json.loads(run_cli("status", job["id"], "--json", check=True).stdout)[0]
     assert status["state"] == "completed" and status["vector_count"] > 0
     [note] = [e["message"] for e in events(job["id"]) if e["event"] == "callback"]
@@ -130,7 +130,7 @@ def test_an_unreachable_or_refused_receiver_leaves_the_job_completed() -> None:
     # Without the private-network allowance, a loopback receiver is refused like a scrape.
     [other] = json.loads(run_cli("add", str(corpus(BROKEN)), "--callback", dead, "--json").stdout)
     env = {"INGESTQ_SIGNING_KEY": KEY}
-    assert run_cli("worker", "--burst", env=env, timeout=300).returncode == 0
+    assert iq("worker", "--burst", env=env).returncode == 0
     notes = [e["message"] for e in events(other["id"]) if e["event"] == "callback"]
     assert notes and "loopback" in notes[0] and "INGESTQ_ALLOW_PRIVATE_NETWORKS" in notes[0]
 

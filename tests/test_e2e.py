@@ -21,6 +21,7 @@ from conftest import (
     MULTICOLUMN,
     TRIVIAL,
     corpus,
+    iq,
     run_cli,
     store_records,
     wait_until,
@@ -156,7 +157,7 @@ def test_sigterm_hands_the_job_back_and_leaves_nothing_processing(
     assert (job["state"], job["vector_count"], job["attempts"]) == ("queued", 0, 0)
     assert chroma_count(home, {"job_id": entry["id"]}) == 0
     # It is still deliverable: a burst finishes it.
-    assert run_cli("worker", "--burst", timeout=300).returncode == 0
+    assert iq("worker", "--burst").returncode == 0
     assert jobs_by_id()[entry["id"]]["state"] == "completed"
 
 
@@ -181,7 +182,7 @@ def test_a_killed_worker_loses_no_job_and_leaves_no_duplicates(
 
     # A clean run of the same file in another collection gives the expected count.
     add_json(corpus(GEOTOPO), extra=("--collection", "clean"))
-    assert run_cli("worker", "--burst", timeout=400).returncode == 0
+    assert iq("worker", "--burst").returncode == 0
     jobs = jobs_by_id()
     recovered = jobs[entry["id"]]
     clean = next(j for j in jobs.values() if j["collection"] == "clean")
@@ -198,7 +199,7 @@ def test_a_job_whose_message_was_lost_is_enqueued_again(home: Path) -> None:
     # Lose the queue file entirely, as after a crash between commit and enqueue.
     for path in home.glob("queue.db*"):
         path.unlink()
-    assert run_cli("worker", "--burst", timeout=300).returncode == 0
+    assert iq("worker", "--burst").returncode == 0
     assert jobs_by_id()[entry["id"]]["state"] == "completed"
 
 

@@ -16,6 +16,7 @@ from conftest import (
     MULTICOLUMN,
     TRIVIAL,
     corpus,
+    iq,
     run_cli,
     store_records,
 )
@@ -29,7 +30,7 @@ def add(*args: str) -> list[dict[str, Any]]:
 
 
 def burst() -> None:
-    proc = run_cli("worker", "--burst", env=ENV, timeout=300)
+    proc = iq("worker", "--burst", env=ENV)
     assert proc.returncode == 0, proc.stderr
     assert "burst done: " in proc.stderr
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import GEOTOPO, TRIVIAL, corpus, run_cli, store_records, wait_until
+from conftest import GEOTOPO, TRIVIAL, corpus, iq, run_cli, store_records, wait_until
 from webserver import Server
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ def test_503_503_200_completes_on_the_third_attempt(server: Server, worker_proc:
 
 def test_events_command_prints_the_history(server: Server) -> None:
     [entry] = submit("scrape", server.url("/missing"))
-    run_cli("worker", "--burst", env=FAST, timeout=120)
+    iq("worker", "--burst", env=FAST)
     history = json.loads(run_cli("events", entry["id"], "--json", check=True).stdout)
     assert [e["event"] for e in history] == ["queued", "claimed", "stage", "failed"]
     assert history[-1]["message"] == "HTTP 404 Not Found"
@@ -101,7 +101,7 @@ def test_a_second_signal_stops_at_once_and_recovery_finishes_the_job(worker_proc
     worker.send_signal(signal.SIGTERM)
     worker.wait(30)  # far sooner than the 300 s grace
     assert job(entry["id"])["state"] == "processing"  # left for recovery
-    assert run_cli("worker", "--burst", env=FAST, timeout=300).returncode == 0
+    assert iq("worker", "--burst", env=FAST).returncode == 0
     done = job(entry["id"])
     assert (done["state"], done["attempts"]) == ("completed", 2)
 
@@ -144,7 +144,7 @@ def test_retries_run_out_and_permanent_errors_fail_at_once(
 
 def test_retry_command_gives_fresh_attempts(server: Server) -> None:
     [entry] = submit("scrape", server.url("/missing"))
-    assert run_cli("worker", "--burst", env=FAST, timeout=120).returncode == 0
+    assert iq("worker", "--burst", env=FAST).returncode == 0
     assert job(entry["id"])["state"] == "failed"
     again = json.loads(run_cli("retry", "--failed", "--json", check=True).stdout)
     assert [j["id"] for j in again] == [entry["id"]]
@@ -156,7 +156,7 @@ def test_cancel_a_waiting_job(tmp_path: Path) -> None:
     [entry] = submit("add", str(corpus(TRIVIAL)), "--delay", "1h")
     held = job(entry["id"])
     assert held["state"] == "queued" and held["not_before"] > held["queued_at"]
-    assert run_cli("worker", "--burst", env=FAST, timeout=120).returncode == 0
+    assert iq("worker", "--burst", env=FAST).returncode == 0
     assert job(entry["id"])["state"] == "queued", "burst leaves jobs that are not due"
     cancelled = json.loads(run_cli("cancel", entry["id"][:20], "--json", check=True).stdout)
     assert cancelled[0]["state"] == "cancelled"
@@ -183,7 +183,7 @@ def test_a_crash_between_commit_and_enqueue_is_recovered(home: Path) -> None:
     assert proc.returncode == 3
     [lost] = json.loads(run_cli("status", "--json", check=True).stdout)
     assert lost["state"] == "queued"
-    assert run_cli("worker", "--burst", env=FAST, timeout=120).returncode == 0
+    assert iq("worker", "--burst", env=FAST).returncode == 0
     assert job(lost["id"])["state"] == "completed"
 
 

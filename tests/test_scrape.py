@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_cli, store_records
+from conftest import iq, run_cli, store_records
 from webserver import NAV_TEXT, Server
 
 SCRAPE_ENV = {
@@ -57,9 +57,7 @@ def test_every_kind_of_page_ends_in_the_right_state(server: Server, home: Path) 
     submitted = json.loads(proc.stdout)
     assert len(submitted) == len(EXPECTED)
     # Transient failures are retried later (see test_reliability); here they fail at once.
-    burst = run_cli(
-        "worker", "--burst", env={**SCRAPE_ENV, "INGESTQ_MAX_RETRIES": "0"}, timeout=300
-    )
+    burst = iq("worker", "--burst", env={**SCRAPE_ENV, "INGESTQ_MAX_RETRIES": "0"})
     assert burst.returncode == 0, burst.stderr
 
     jobs = jobs_by_source()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, run_cli, store_records
+from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, iq, run_cli, store_records
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ def sync(directory: Path, *extra: str) -> Any:
 
 
 def burst() -> None:
-    assert run_cli("worker", "--burst", timeout=300).returncode == 0
+    assert iq("worker", "--burst").returncode == 0
 
 
 def store_sources(home: Path) -> set[str]:

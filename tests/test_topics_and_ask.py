@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FOUR_PAGES, GEOTOPO, corpus, run_burst, run_cli
+from conftest import FOUR_PAGES, GEOTOPO, corpus, iq, run_burst, run_cli
 from ingestq.config import load_settings
 from ingestq.ops.submit import add_paths
 from ingestq.state.events import events_for
@@ -76,17 +76,17 @@ def test_llm_topics_and_their_fallback(
 def test_ask_streams_an_answer_citing_sources(embedder: Any, stub: Stub) -> None:
     ingest(embedder, str(corpus(FOUR_PAGES)))
     env = llm_env(stub)
-    proc = run_cli("ask", "what is a blind text for?", env=env, timeout=120)
+    proc = iq("ask", "what is a blind text for?", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "The sources say so [pdflatex-4-pages.pdf p." in proc.stdout
     assert "Sources" in proc.stdout and "pdflatex-4-pages.pdf p." in proc.stdout.split("Sources")[1]
     [request] = [r for r in stub.requests if r["body"].get("stream")]
     prompt = request["body"]["messages"][-1]["content"]
     assert "[pdflatex-4-pages.pdf p." in prompt and "what is a blind text for?" in prompt
-    data = json.loads(run_cli("ask", "blind text?", "--json", env=env, check=True).stdout)
+    data = json.loads(iq("ask", "blind text?", "--json", env=env, check=True).stdout)
     assert data["answer"].startswith("The sources say so") and data["sources"]
     stub.fail = True
-    failed = run_cli("ask", "blind text?", env=env)
+    failed = iq("ask", "blind text?", env=env)
     assert failed.returncode == 1 and "the LLM failed" in failed.stderr
     assert "Traceback" not in failed.stderr
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import BROKEN, FOUR_PAGES, TRIVIAL, corpus, run_cli
+from conftest import BROKEN, FOUR_PAGES, TRIVIAL, corpus, iq, run_cli
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -94,12 +94,12 @@ def test_watch_with_nothing_to_do_exits_at_once() -> None:
 
 @pytest.mark.e2e
 def test_wait_without_a_worker_runs_the_jobs_itself() -> None:
-    ok = run_cli("add", str(corpus(TRIVIAL)), "--wait", timeout=300)
+    ok = iq("add", str(corpus(TRIVIAL)), "--wait")
     assert ok.returncode == 0, ok.stderr
     assert "-> completed" in ok.stdout
     [done] = json.loads(run_cli("status", "--json", check=True).stdout)
     assert done["state"] == "completed" and done["vector_count"] > 0
-    bad = run_cli("add", str(corpus(BROKEN)), "--wait", "--json", timeout=300)
+    bad = iq("add", str(corpus(BROKEN)), "--wait", "--json")
     assert bad.returncode == 1
     [final] = json.loads(bad.stdout)
     assert final["state"] == "failed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -18,6 +18,7 @@ from ingestq.cli import render
 from ingestq.config import load_settings
 from ingestq.errors import EXIT_INTERRUPTED
 from ingestq.ops.watch import Filter, Snapshot, Tally, changes, snapshots, throughput, timing
+from ingestq.times import now
 
 #: Characters of a job id shown: unique in practice, and any unique prefix names a job.
 ID_PREFIX = 12
@@ -77,13 +78,13 @@ class _Lines(_Drawer):
     def __call__(self, snap: Snapshot) -> None:
         for job, old in changes(self.before, snap):
             if self.as_json:
-                change: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "id": job.id}
+                change: dict[str, Any] = {"at": now(), "id": job.id}
                 change |= {"source": job.source, "from": old, "to": job.state}
                 change |= {"vectors": job.vector_count, "error": job.error}
                 print(json.dumps(change), flush=True)
                 continue
             detail = job.error if job.state == "failed" else f"{job.vector_count} vectors"
-            stamp = datetime.now().strftime("%H:%M:%S")
+            stamp = datetime.now().strftime("%H:%M:%S")  # local wall-clock time, for people
             print(
                 f"{stamp} {job.id} {old or '-'} -> {job.state} {job.source} ({detail})", flush=True
             )
