@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
 from ingestq.cli import render
-from ingestq.cli.follow import follow
 from ingestq.config import load_settings
 from ingestq.errors import EXIT_FAILURE
-from ingestq.ops.status import jobs_by_id
-from ingestq.ops.submit import AddResult
-from ingestq.ops.wait import run_here
-from ingestq.ops.watch import Filter, Tally
 from ingestq.state.jobs import FAILED
+
+if TYPE_CHECKING:
+    from ingestq.ops.submit import AddResult
+    from ingestq.ops.watch import Filter, Tally
 
 
 def report_submitted(result: AddResult, as_json: bool, wait: bool = False) -> None:
@@ -56,6 +56,11 @@ def wait_for(result: AddResult, as_json: bool = False) -> None:
     With no worker running on this home, run them here, as ``worker --burst``
     would, so one cron line (``ingestq add /data/inbox --wait``) does the job.
     """
+    # Imported here: plain `add` must not pay for following jobs.
+    from ingestq.cli.follow import follow
+    from ingestq.ops.status import jobs_by_id
+    from ingestq.ops.watch import Filter, Tally
+
     ids = list(dict.fromkeys(s.job.id for s in result.submitted))
     tally = Tally()
     if ids:
@@ -72,6 +77,9 @@ def wait_for(result: AddResult, as_json: bool = False) -> None:
 
 def _run_here(flt: Filter, tally: Tally, quiet: bool) -> bool:
     """Run the jobs in this process while a thread shows them; False if a worker runs them."""
+    from ingestq.cli.follow import follow
+    from ingestq.ops.wait import run_here
+
     # The progress display is the output here, not the worker's log.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()

@@ -7,10 +7,8 @@ from typing import Annotated
 import typer
 
 from ingestq.cli.app import app
-from ingestq.cli.follow import follow
 from ingestq.cli.options import CollectionFilter, States
 from ingestq.errors import EXIT_FAILURE
-from ingestq.ops.watch import Filter
 
 
 @app.command()
@@ -36,6 +34,9 @@ def watch(
 
     Example: ingestq watch --until-done
     """
+    from ingestq.cli.follow import follow
+    from ingestq.ops.watch import Filter
+
     flt = Filter.recent(collection=collection, states=state or ())
     tally = follow(flt, until_done=until_done, interval=interval, as_json=as_json)
     if until_done and tally.failed:

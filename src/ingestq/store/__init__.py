@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from ingestq.config import Settings
 from ingestq.errors import NotFoundError
+from typing import TYPE_CHECKING
+
 from ingestq.store.blobs import BlobStore, FileBlobStore
-from ingestq.store.vectors import CollectionMeta, Hit, StoredChunk, VectorStore
+
+if TYPE_CHECKING:
+    from ingestq.store.vectors import VectorStore
 
 
 def open_vector_store(settings: Settings, *, create: bool = True) -> VectorStore:
@@ -30,12 +34,4 @@ def open_blob_store(settings: Settings) -> BlobStore:
     return FileBlobStore(settings.blobs_dir)
 
 
-__all__ = [
-    "BlobStore",
-    "CollectionMeta",
-    "Hit",
-    "StoredChunk",
-    "VectorStore",
-    "open_blob_store",
-    "open_vector_store",
-]
+__all__ = ["open_blob_store", "open_vector_store"]
