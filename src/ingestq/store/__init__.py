@@ -6,10 +6,10 @@ settings name: an embedded Chroma and a directory of files, under the home.
 
 from __future__ import annotations
 
-from ingestq.config import Settings
-from ingestq.errors import NotFoundError
 from typing import TYPE_CHECKING
 
+from ingestq.config import Settings
+from ingestq.errors import NotFoundError
 from ingestq.store.blobs import BlobStore, FileBlobStore
 
 if TYPE_CHECKING:
