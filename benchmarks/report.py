@@ -126,12 +126,26 @@ def _backends(b: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _sandbox(s: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            f"9 corpus burst, PDFs parsed in parser processes ({s['files']} files)",
+            f"{s['sandbox_s']:.2f} s",
+            f"in-process {s['in_process_s']:.2f} s -> overhead {s['overhead']:+.1%}"
+            f" (goal <= {s['goal_overhead']:.0%})",
+        ),
+        ("  a parser process's start", f"{s['parser_start_s']:.2f} s", "once per worker thread"),
+    ]
+
+
 def report(results: dict[str, Any]) -> None:
     rows = _latency(results)
     if c := results.get("corpus"):
         rows += _corpus(c)
     if m := results.get("memory"):
         rows += _memory(m)
+    if sb := results.get("sandbox"):
+        rows += _sandbox(sb)
     if e := results.get("extractors"):
         rows += _extractors(e)
     if b := results.get("backends"):

@@ -17,6 +17,8 @@ The figures, numbered as in the README:
 6. A naive all-in-memory pipeline against ingestq (corpus.py).
 7. Peak worker RSS, 100 against 1,000 pages, next to the model alone (memory.py).
 8. Re-ingesting the unchanged corpus against figure 5 (corpus.py).
+9. The corpus parsed in parser processes (the memory-capped sandbox) against
+   in-process parsing, same worker, same model (sandbox.py).
 And the PDF text extractors side by side (extractors.py), and an int8 backend of the
 model against float32 (backends.py).
 """
@@ -35,7 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import CORPUS, GEOTOPO, ONE_PDF, ROOT
 
-FIGURES = ("add", "status", "scrape", "pickup", "corpus", "memory", "extractors", "backends")
+FIGURES = (
+    "add",
+    "status",
+    "scrape",
+    "pickup",
+    "corpus",
+    "memory",
+    "sandbox",
+    "extractors",
+    "backends",
+)
 SMOKE_CORPUS = [
     "001-trivial/minimal-document.pdf",
     "004-pdflatex-4-pages/pdflatex-4-pages.pdf",
@@ -71,6 +83,10 @@ def run(figure: str, runs: int, smoke: bool) -> Any:
         from memory import bench_memory
 
         return bench_memory(runs, 20, 100) if smoke else bench_memory(runs)
+    if figure == "sandbox":
+        from sandbox import bench_sandbox
+
+        return bench_sandbox(runs, [CORPUS / f for f in SMOKE_CORPUS] if smoke else None)
     if figure == "backends":
         from backends import bench_backends
 

@@ -216,6 +216,23 @@ class WorkerProcess(subprocess.Popen[str]):
         return self.log_path.read_text(errors="replace")
 
 
+#: A "fault" that only watches: at exit the process writes its peak resident memory
+#: (VmHWM, which exec resets, unlike wait4's ru_maxrss) to stderr as "PEAK-RSS-KB n".
+MEASURE_PEAK = """
+import atexit, re, sys
+def _peak():
+    status = open("/proc/self/status").read()
+    sys.stderr.write("PEAK-RSS-KB " + re.search(r"VmHWM:\\s+(\\d+)", status).group(1) + "\\n")
+atexit.register(_peak)
+"""
+
+
+def peak_rss_mb(stderr: str) -> float:
+    """The peak memory a process run with ``MEASURE_PEAK`` reported, in MB."""
+    [line] = [ln for ln in stderr.splitlines() if ln.startswith("PEAK-RSS-KB ")]
+    return int(line.split()[1]) / 1024
+
+
 def with_fault(fault: str, *args: str) -> list[str]:
     """A command line running ``ingestq ARGS`` after ``fault``, Python code that breaks
     something on purpose (the fault is the test's; the product has no fault hooks)."""

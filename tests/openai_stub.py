@@ -19,6 +19,15 @@ from typing import Any
 TOPICS = ["stub topic alpha", "stub topic beta", "stub topic gamma"]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hangs up (the openai client, retrying) is no error of the
+        # stub's; and the stub's traceback must not land in a CLI's captured stderr.
+        pass
+
+
 class Stub:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -95,7 +104,7 @@ def serve() -> Iterator[Stub]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _QuietServer(("127.0.0.1", 0), Handler)
     stub.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

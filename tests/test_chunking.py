@@ -72,9 +72,23 @@ def test_default_size_fills_the_model_and_counts_special_tokens(embedder: Any) -
 
 
 def test_asked_size_is_clamped_to_what_the_model_reads() -> None:
-    assert limits_for(256, 2, 10_000, 50) == (254, 50)
+    # A clamped size keeps the overlap's share of the chunk (#12: 512/256 made
+    # 1,911 chunks where the default makes 15, with the overlap left at 253).
+    assert limits_for(256, 2, 10_000, 50) == (254, 1)
+    assert limits_for(256, 2, 512, 128) == (254, 63)
     assert limits_for(256, 2, 100, None) == (100, 12)
-    assert limits_for(256, 2, 100, 500) == (100, 99)
+    # Never half the chunk or more, however asked.
+    assert limits_for(256, 2, 100, 500) == (100, 49)
+    assert limits_for(256, 2, None, 200) == (254, 126)
+
+
+def test_a_clamped_size_with_a_large_overlap_makes_as_many_chunks_as_the_default(
+    embedder: Any,
+) -> None:
+    text = " ".join(f"word{i}" for i in range(3000))
+    default = chunk_pages(embedder, [text])
+    asked = chunk_pages(embedder, [text], tokens=512, overlap=200)
+    assert len(asked) <= 2 * len(default)
 
 
 def test_chunks_overlap_by_about_the_asked_tokens(embedder: Any) -> None:

@@ -132,7 +132,7 @@ def test_running_worker_picks_up_jobs_and_stops_cleanly(worker_proc: Any) -> Non
         "the worker to complete the job",
     )
     worker.send_signal(signal.SIGINT)
-    assert worker.wait(60) == 0
+    assert worker.wait(60) == 0, worker.log()
     assert "Traceback" not in worker.log()
 
 
@@ -152,7 +152,7 @@ def test_sigterm_hands_the_job_back_and_leaves_nothing_processing(
     [entry] = add_json(corpus(GEOTOPO))
     _wait_processing(entry["id"])
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(60) == 0
+    assert worker.wait(60) == 0, worker.log()
     job = jobs_by_id()[entry["id"]]
     assert (job["state"], job["vector_count"], job["attempts"]) == ("queued", 0, 0)
     assert chroma_count(home, {"job_id": entry["id"]}) == 0
@@ -166,7 +166,7 @@ def test_sigterm_within_grace_finishes_the_job(worker_proc: Any) -> None:
     [entry] = add_json(corpus(GEOTOPO))
     _wait_processing(entry["id"])
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(150) == 0
+    assert worker.wait(150) == 0, worker.log()
     assert jobs_by_id()[entry["id"]]["state"] == "completed"
 
 
@@ -216,7 +216,7 @@ def test_concurrent_worker_completes_every_job(worker_proc: Any, home: Path) -> 
     jobs = jobs_by_id()
     assert chroma_count(home) == sum(jobs[e["id"]]["vector_count"] for e in submitted)
     worker.send_signal(signal.SIGINT)
-    assert worker.wait(60) == 0
+    assert worker.wait(60) == 0, worker.log()
 
 
 def test_worker_survives_a_poison_job(worker_proc: Any, home: Path) -> None:
@@ -232,5 +232,5 @@ def test_worker_survives_a_poison_job(worker_proc: Any, home: Path) -> None:
     assert states == {"unreadablemetadata.pdf": "failed", "minimal-document.pdf": "completed"}
     assert worker.poll() is None, "the worker is still running"
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(60) == 0
+    assert worker.wait(60) == 0, worker.log()
     subprocess.run(["true"], check=True)

@@ -7,6 +7,7 @@ fails with a clear message instead of a traceback deep in the worker.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class Settings:
     job_timeout_s: float = 300.0
     embed_batch_size: int = 64
     shutdown_grace_s: float = 30.0
+    #: The address space a parser process may take (see readers/sandbox.py).
+    parse_memory_mb: int = 1500
     poll_interval_s: float = 0.25
     # Reliability.
     max_retries: int = 3
@@ -85,7 +88,10 @@ def default_home() -> Path:
     return Path(platformdirs.user_data_dir("ingestq", appauthor=False))
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float = 0, maximum: float
+) -> float:
+    """A finite number between ``minimum`` and ``maximum``: an absurd value is a typo."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -93,9 +99,18 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum:g} and {maximum:g}, got {raw!r}")
     return value
+
+
+def _integer(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int
+) -> int:
+    value = _number(env, name, default, minimum=minimum, maximum=maximum)
+    if value != int(value):
+        raise ConfigError(f"{name} must be a whole number, got {env.get(name)!r}")
+    return int(value)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -125,27 +140,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home_raw = env.get("INGESTQ_HOME")
     home = Path(home_raw).expanduser() if home_raw else default_home()
-    return Settings(
+    day, week = 86400.0, 604800.0
+    settings = Settings(
         home=home.resolve(),
-        max_file_mb=_number(env, "INGESTQ_MAX_FILE_MB", 100.0, minimum=0.001),
+        max_file_mb=_number(env, "INGESTQ_MAX_FILE_MB", 100.0, minimum=0.001, maximum=1e6),
         model=_embedder(env),
-        job_timeout_s=_number(env, "INGESTQ_JOB_TIMEOUT", 300.0, minimum=0.1),
-        embed_batch_size=int(_number(env, "INGESTQ_EMBED_BATCH", 64, minimum=1)),
-        shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0),
-        poll_interval_s=_number(env, "INGESTQ_POLL_INTERVAL", 0.25, minimum=0.01),
-        max_retries=int(_number(env, "INGESTQ_MAX_RETRIES", 3)),
-        retry_backoff_s=_number(env, "INGESTQ_RETRY_BACKOFF", 15.0),
-        lease_s=_number(env, "INGESTQ_LEASE", 60.0, minimum=1),
-        heartbeat_s=_number(env, "INGESTQ_HEARTBEAT", 5.0, minimum=0.1),
-        recovery_interval_s=_number(env, "INGESTQ_RECOVERY_INTERVAL", 15.0, minimum=0.1),
-        max_download_mb=_number(env, "INGESTQ_MAX_DOWNLOAD_MB", 20.0, minimum=0.001),
-        host_delay_s=_number(env, "INGESTQ_HOST_DELAY", 1.0),
+        job_timeout_s=_number(env, "INGESTQ_JOB_TIMEOUT", 300.0, minimum=0.1, maximum=week),
+        embed_batch_size=_integer(env, "INGESTQ_EMBED_BATCH", 64, minimum=1, maximum=65536),
+        shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0, maximum=day),
+        parse_memory_mb=_integer(
+            env, "INGESTQ_PARSE_MEMORY_MB", 1500, minimum=256, maximum=1048576
+        ),
+        poll_interval_s=_number(env, "INGESTQ_POLL_INTERVAL", 0.25, minimum=0.01, maximum=3600),
+        max_retries=_integer(env, "INGESTQ_MAX_RETRIES", 3, maximum=100),
+        retry_backoff_s=_number(env, "INGESTQ_RETRY_BACKOFF", 15.0, maximum=day),
+        lease_s=_number(env, "INGESTQ_LEASE", 60.0, minimum=1, maximum=day),
+        heartbeat_s=_number(env, "INGESTQ_HEARTBEAT", 5.0, minimum=0.1, maximum=3600),
+        recovery_interval_s=_number(
+            env, "INGESTQ_RECOVERY_INTERVAL", 15.0, minimum=0.1, maximum=day
+        ),
+        max_download_mb=_number(
+            env, "INGESTQ_MAX_DOWNLOAD_MB", 20.0, minimum=0.001, maximum=102400
+        ),
+        host_delay_s=_number(env, "INGESTQ_HOST_DELAY", 1.0, maximum=3600),
         ignore_robots=_flag(env, "INGESTQ_IGNORE_ROBOTS"),
         allow_private_networks=_flag(env, "INGESTQ_ALLOW_PRIVATE_NETWORKS"),
-        connect_timeout_s=_number(env, "INGESTQ_CONNECT_TIMEOUT", 10.0, minimum=0.1),
-        read_timeout_s=_number(env, "INGESTQ_READ_TIMEOUT", 30.0, minimum=0.1),
-        fetch_timeout_s=_number(env, "INGESTQ_FETCH_TIMEOUT", 120.0, minimum=0.1),
+        connect_timeout_s=_number(env, "INGESTQ_CONNECT_TIMEOUT", 10.0, minimum=0.1, maximum=day),
+        read_timeout_s=_number(env, "INGESTQ_READ_TIMEOUT", 30.0, minimum=0.1, maximum=day),
+        fetch_timeout_s=_number(env, "INGESTQ_FETCH_TIMEOUT", 120.0, minimum=0.1, maximum=day),
         callback_url=env.get("INGESTQ_CALLBACK_URL") or None,
         llm_model=env.get("INGESTQ_LLM_MODEL") or None,
         signing_key=env.get("INGESTQ_SIGNING_KEY") or None,
     )
+    if settings.heartbeat_s >= settings.lease_s:
+        raise ConfigError(
+            f"INGESTQ_HEARTBEAT ({settings.heartbeat_s:g} s) must be shorter than"
+            f" INGESTQ_LEASE ({settings.lease_s:g} s), or every lease would expire"
+        )
+    return settings

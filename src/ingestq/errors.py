@@ -62,6 +62,14 @@ class StateBusyError(StateError):
     """The state database stayed locked (or unreachable) past its timeout: worth a retry."""
 
 
+class QueueError(IngestqError):
+    """The job queue cannot be used: corrupt, unreachable, or unwritable."""
+
+
+class StoreError(IngestqError):
+    """The vector store cannot be used: corrupt, unreachable, or unwritable."""
+
+
 class NotFoundError(IngestqError):
     """A job id (or prefix) matched nothing."""
 

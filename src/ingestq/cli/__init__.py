@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    from rich.markup import escape
+    from ingestq.cli import render
 
-    from ingestq.cli.render import err
-
-    err.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    render.err.print(f"[red]error:[/] {render.text(message)}", soft_wrap=True)
     sys.exit(code)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -116,6 +115,8 @@ def _sync(
 
 
 def _show_sync(result: SyncResult, dry_run: bool, as_json: bool) -> None:
+    for problem in result.skipped:
+        render.warn(problem)
     if as_json:
         render.print_json(
             {
@@ -129,6 +130,7 @@ def _show_sync(result: SyncResult, dry_run: bool, as_json: bool) -> None:
                     "failed_before": result.failed_before,
                 },
                 "jobs": [s.to_dict() for s in result.submitted.submitted],
+                "skipped": result.skipped,
             }
         )
         return
@@ -146,6 +148,6 @@ def _show_sync(result: SyncResult, dry_run: bool, as_json: bool) -> None:
     if dry_run:
         for label in ("added", "changed", "removed"):
             for path in getattr(result, label):
-                render.out.print(f"  {label:<8} {escape(path)}")
+                render.out.print(f"  {label:<8} {render.text(path)}")
     elif result.submitted.submitted:
         report_submitted(result.submitted, as_json=False)

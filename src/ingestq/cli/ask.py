@@ -6,7 +6,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -39,10 +38,10 @@ def ask(
         render.print_json({"answer": text, "sources": answer.cited() or answer.labels})
         return
     for part in answer.stream():
-        sys.stdout.write(part)
+        sys.stdout.write(render.clean(part))  # an LLM's words are no terminal commands
         sys.stdout.flush()
     sys.stdout.write("\n")
     cited = answer.cited()
     render.out.print("\n[bold]Sources[/]" + ("" if cited else " (retrieved; none cited)"))
     for item in cited or answer.labels:
-        render.out.print(f"  {escape(item)}")
+        render.out.print(f"  {render.text(item)}")

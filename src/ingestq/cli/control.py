@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -70,7 +69,7 @@ def events(
         return
     t = render.table("at", "event", "detail", title=f"job {detail.job.id}")
     for event in detail.events:
-        t.add_row(event["at"], event["event"], escape(event["message"] or ""))
+        t.add_row(event["at"], event["event"], render.text(event["message"] or ""))
     render.out.print(t)
 
 
@@ -84,7 +83,7 @@ def _show(result: ControlResult, as_json: bool) -> None:
     else:
         t = render.table("job", "source", "state")
         for j in result.changed:
-            t.add_row(j.id, escape(render.short_source(j.source)), render.state(j.state))
+            t.add_row(j.id, render.text(render.short_source(j.source)), render.state(j.state))
         render.out.print(t)
     if result.errors:
         raise typer.Exit(EXIT_FAILURE)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -40,16 +39,18 @@ def extract(
     if source.lower().startswith(("http://", "https://")):
         doc = extract_url(settings, source)
     else:
-        doc = extract_pdf(Path(source), settings.max_file_bytes)
+        doc = extract_pdf(settings, Path(source))
     if as_json:
         render.print_json(asdict(doc))
     elif isinstance(doc, Extracted):
         for page in doc.pages:
             render.out.print(f"[bold]── page {page['page']} ──[/]")
-            render.out.print(escape(str(page["text"])), soft_wrap=True)
+            render.out.print(render.text(str(page["text"])), soft_wrap=True)
     else:
-        render.out.print(f"[bold]{escape(doc.title or '(no title)')}[/]  {escape(doc.final_url)}")
+        render.out.print(
+            f"[bold]{render.text(doc.title or '(no title)')}[/]  {render.text(doc.final_url)}"
+        )
         for section in doc.sections:
             if section["heading"]:
-                render.out.print(f"\n[bold]## {escape(str(section['heading']))}[/]")
-            render.out.print(escape(str(section["text"])), soft_wrap=True)
+                render.out.print(f"\n[bold]## {render.text(str(section['heading']))}[/]")
+            render.out.print(render.text(str(section["text"])), soft_wrap=True)

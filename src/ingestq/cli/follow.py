@@ -10,7 +10,6 @@ from typing import Any
 
 import typer
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
@@ -85,9 +84,8 @@ class _Lines(_Drawer):
                 continue
             detail = job.error if job.state == "failed" else f"{job.vector_count} vectors"
             stamp = datetime.now().strftime("%H:%M:%S")  # local wall-clock time, for people
-            print(
-                f"{stamp} {job.id} {old or '-'} -> {job.state} {job.source} ({detail})", flush=True
-            )
+            line = f"{stamp} {job.id} {old or '-'} -> {job.state} {job.source} ({detail})"
+            print(render.clean(line), flush=True)
         self.before = snap
 
 
@@ -134,7 +132,7 @@ def _screen(snap: Snapshot, rate: float) -> RenderableType:
             progress = ProgressBar(total=100, completed=job.progress, width=10)
         t.add_row(
             job.id[:ID_PREFIX],
-            escape(render.short_source(job.source, 24)),
+            render.text(render.short_source(job.source, 24)),
             render.state(job.state),
             job.stage or "",
             progress,

@@ -7,7 +7,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -29,7 +28,7 @@ def collections(as_json: Json = False) -> None:
         return
     t = render.table("collection", "documents", "chunks", "model")
     for c in found:
-        t.add_row(escape(c.name), str(c.documents), str(c.chunks), escape(c.model or "?"))
+        t.add_row(render.text(c.name), str(c.documents), str(c.chunks), render.text(c.model or "?"))
     render.out.print(t if found else "no collections yet")
 
 
@@ -53,7 +52,7 @@ def chunks(
     for c in found:
         where = f"section {c.section!r}" if c.section else _pages(c.page, c.page_end)
         render.out.print(f"[bold]{c.id}[/]  {where}  {c.tokens or '?'} tokens")
-        render.out.print(escape(c.text), highlight=False)
+        render.out.print(render.text(c.text), highlight=False)
         render.out.print()
     if not found:
         render.out.print(f"job {job.id} has no stored chunks ({job.state})")
@@ -105,4 +104,4 @@ def remove(
         render.print_json([{"id": j.id, "source": j.source, "removed": True} for j in gone])
         return
     for j in gone:
-        render.out.print(f"removed {j.id} {escape(j.source)} ({j.vector_count} chunks)")
+        render.out.print(f"removed {j.id} {render.text(j.source)} ({j.vector_count} chunks)")

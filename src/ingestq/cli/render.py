@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,27 @@ STATE_STYLES = {
     "failed": "red",
     "cancelled": "dim",
 }
+
+
+#: Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts
+#: sequences that clear the screen or write the clipboard), DEL, and the Unicode
+#: controls that reorder text. Tab and newline are let through.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(value: str) -> str:
+    """``value`` with every control character shown as an escape (``\\x1b``), not obeyed.
+
+    Everything a document, a server or a file name contributes to human output
+    passes through here: a PDF title could otherwise clear the screen or fill
+    the clipboard.
+    """
+    return _CONTROLS.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), value)
+
+
+def text(value: object) -> str:
+    """``value`` as text safe to print: controls escaped, and Rich markup too."""
+    return escape(clean(str(value)))
 
 
 def print_json(data: Any) -> None:
@@ -73,4 +95,4 @@ def short_source(source: str, width: int = 48) -> str:
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {text(message)}", soft_wrap=True)

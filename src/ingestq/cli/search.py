@@ -6,7 +6,6 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -48,10 +47,9 @@ def search(
         return
     for hit in hits:
         page = f", page {hit.page}" if hit.page else ""
-        render.out.print(
-            f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  [cyan]{escape(hit.source)}[/]{page}"
-        )
+        source = render.text(hit.source)
+        render.out.print(f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  [cyan]{source}[/]{page}")
         snippet = " ".join(hit.text.split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1] + "…"
-        render.out.print(f"   {escape(snippet)}\n")
+        render.out.print(f"   {render.text(snippet)}\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -54,4 +53,4 @@ def stats(
     )
     render.out.print(f"throughput: {rate}; retries: {s.retries}")
     for reason, n in s.failures:
-        render.out.print(f"  {n:>5}  {escape(reason)}")
+        render.out.print(f"  {n:>5}  {render.text(reason)}")

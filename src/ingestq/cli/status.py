@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.cli.app import app
@@ -109,7 +108,7 @@ def _list_view(found: list[Job], state: list[str] | None, as_json: bool) -> None
     for j in found:
         t.add_row(
             j.id,
-            escape(render.short_source(j.source)),
+            render.text(render.short_source(j.source)),
             render.state(j.state) + _due(j),
             j.stage or "",
             f"{j.progress:.0f}%",
@@ -129,13 +128,13 @@ def _print_detail(job: Job, events: list[dict[str, Any]]) -> None:
     for key, value in _public(job).items():
         if value in (None, "", [], {}):
             continue
-        shown = render.state(value) if key == "state" else escape(str(value))
+        shown = render.state(value) if key == "state" else render.text(str(value))
         t.add_row(key, shown)
     render.out.print(t)
     if events:
         h = render.table("at", "event", "detail")
         for e in events:
-            h.add_row(e["at"], e["event"], escape(e["message"] or ""))
+            h.add_row(e["at"], e["event"], render.text(e["message"] or ""))
         render.out.print(h)
     render.out.print()
 

@@ -7,7 +7,6 @@ import threading
 from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
 
 from ingestq.cli import render
 from ingestq.config import load_settings
@@ -45,7 +44,9 @@ def _submitted_table(result: AddResult) -> None:
         if s.duplicate_of and s.job.state == FAILED:
             note = " before, on the same content: `ingestq retry` or `add --force` tries again"
         t.add_row(
-            s.job.id, escape(render.short_source(s.job.source)), render.state(s.job.state) + note
+            s.job.id,
+            render.text(render.short_source(s.job.source)),
+            render.state(s.job.state) + note,
         )
     render.out.print(t)
 
@@ -109,7 +110,7 @@ def _report(result: AddResult, tally: Tally) -> None:
     failed |= tally.failed
     for job in failed.values():
         render.err.print(
-            f"[red]failed:[/] {job.id} {escape(job.source)}: {escape(job.error or '')}",
+            f"[red]failed:[/] {job.id} {render.text(job.source)}: {render.text(job.error or '')}",
             soft_wrap=True,
         )
     if failed:

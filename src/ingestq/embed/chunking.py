@@ -52,11 +52,22 @@ class _Word:
 def limits_for(
     max_seq_length: int, special_tokens: int, tokens: int | None, overlap: int | None
 ) -> tuple[int, int]:
-    """Content tokens per chunk and overlap, clamped to what the model reads."""
+    """Content tokens per chunk and overlap, clamped to what the model reads.
+
+    A size larger than the model reads is clamped, and an overlap given with
+    it shrinks in proportion, so it stays the same share of the chunk. The
+    overlap is always less than half the chunk: more would repeat more than
+    each chunk moves on.
+    """
     ceiling = max_seq_length - special_tokens
     size = ceiling if tokens is None else min(tokens, ceiling)
-    lap = round(size * OVERLAP_SHARE) if overlap is None else overlap
-    return size, max(0, min(lap, size - 1))
+    if overlap is None:
+        lap = round(size * OVERLAP_SHARE)
+    elif tokens is not None and tokens > size:
+        lap = overlap * size // tokens
+    else:
+        lap = overlap
+    return size, max(0, min(lap, (size - 1) // 2))
 
 
 class TokenChunker:

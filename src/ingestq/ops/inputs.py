@@ -1,4 +1,4 @@
-"""What a submission may hold: its options, checked, and the files and lists it names.
+"""What a submission may hold: its options, checked, and the lists it reads.
 
 Checked at submission, so a mistake surfaces at ``add`` (or the API's 4xx),
 never later as a failed job. Cheap: standard library only.
@@ -6,10 +6,8 @@ never later as a failed job. Cheap: standard library only.
 
 from __future__ import annotations
 
-import glob
-import os
+import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,6 @@ from ingestq.config import DEFAULT_COLLECTION, Settings
 from ingestq.errors import UsageError
 from ingestq.readers.urls import check_url
 from ingestq.times import format_time, parse_duration, parse_user_time
-
-PDF_MAGIC = b"%PDF-"
-_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -80,21 +75,30 @@ def start_time(delay: str | None = None, at: str | None = None) -> str | None:
     return None
 
 
+#: Chroma's rule for a collection's name, checked at submission so that a bad
+#: name is a usage error at `add`, not a failed job in the worker.
+_COLLECTION = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,510})[A-Za-z0-9]")
+
+
 def validate_collection(name: str) -> str:
-    # Chroma's own rule, checked here so the mistake surfaces at `add`, not in the worker.
-    ok = (
-        3 <= len(name) <= 512
-        and name[0].isalnum()
-        and name[-1].isalnum()
-        and all(c.isalnum() or c in "._-" for c in name)
-        and ".." not in name
-    )
+    """``name`` if Chroma accepts it as a collection name; else a :class:`UsageError`."""
+    ok = bool(_COLLECTION.fullmatch(name)) and ".." not in name and not _is_ipv4(name)
     if not ok:
         raise UsageError(
-            f"invalid collection name {name!r}: use 3-512 letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit"
+            f"invalid collection name {name!r}: use 3-512 ASCII letters, digits, '.', '_' or '-',"
+            " starting and ending with a letter or digit, not an IP address"
         )
     return name
+
+
+def _is_ipv4(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def validate_chunking(options: ChunkOptions) -> None:
@@ -105,10 +109,11 @@ def validate_chunking(options: ChunkOptions) -> None:
     if (
         options.tokens is not None
         and options.overlap is not None
-        and options.overlap >= options.tokens
+        and options.overlap * 2 >= options.tokens
     ):
+        # Half or more would make every chunk step forward by less than it repeats.
         raise UsageError(
-            "{chunk_overlap} must be smaller than {chunk_tokens}",
+            "{chunk_overlap} must be less than half of {chunk_tokens}",
             params=("chunk_overlap", "chunk_tokens"),
         )
 
@@ -122,49 +127,6 @@ def callback_option(settings: Settings, callback: str | None) -> dict[str, str]:
         problem = problem.replace(" be scraped", " receive callbacks")
         raise UsageError(f"{{callback}} {problem}", params=("callback",))
     return {"callback": url}
-
-
-def expand(raw: str) -> Iterator[tuple[Path | None, str]]:
-    """Yield ``(path, "")`` per candidate file of ``raw``, or ``(None, error)``."""
-    path = Path(raw).expanduser()
-    if not path.exists() and _GLOB_CHARS & set(raw):
-        matches = sorted(glob.glob(os.path.expanduser(raw), recursive=True))
-        if not matches:
-            yield None, f"{raw}: no file matches this pattern"
-        for match in matches:
-            yield from expand(match) if Path(match).is_dir() else [(Path(match), "")]
-        return
-    if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file())
-        if not found:
-            yield None, f"{raw}: no PDF files in this directory"
-        yield from ((p, "") for p in found)
-        return
-    yield path, ""
-
-
-def check_pdf(path: Path, max_bytes: int) -> str:
-    """Why ``path`` cannot be added, or "" if it can."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(len(PDF_MAGIC))
-    except FileNotFoundError:
-        return f"{path}: no such file"
-    except IsADirectoryError:
-        return f"{path}: is a directory"
-    except PermissionError:
-        return f"{path}: permission denied"
-    except OSError as exc:
-        return f"{path}: cannot be read ({exc.strerror or exc})"
-    if head != PDF_MAGIC:
-        return f"{path}: not a PDF (it does not start with %PDF-)"
-    if size > max_bytes:
-        return (
-            f"{path}: {size / 1048576:.1f} MB is over the {max_bytes / 1048576:g} MB limit"
-            " (INGESTQ_MAX_FILE_MB)"
-        )
-    return ""
 
 
 def read_list(path: str) -> list[str]:

@@ -15,7 +15,8 @@ from typing import Any
 
 from ingestq.config import Settings
 from ingestq.errors import UsageError
-from ingestq.ops.inputs import SubmitOptions, check_pdf, expand
+from ingestq.ops.files import check_pdf, expand
+from ingestq.ops.inputs import SubmitOptions
 from ingestq.queue import open_queue
 from ingestq.readers.urls import check_url, normalize_url
 from ingestq.state import jobs, lifecycle, open_state, versions
@@ -65,32 +66,58 @@ def add_paths(
     """Validate, store and enqueue PDFs. Raises :class:`UsageError` if none is valid.
 
     ``by_path`` makes every path its own document even when its bytes exist
-    under another name (a directory sync mirrors paths).
+    under another name (a directory sync mirrors paths): a path is named as
+    given, not resolved, and is a duplicate only of a waiting or running job
+    for the same path and the same content.
     """
     options = options or SubmitOptions()
     job_options = options.job_options(settings)
     result = AddResult()
-    files = _valid_files(settings, raw_paths, result.errors)
+    files = _valid_files(settings, raw_paths, result.errors, resolve=not by_path)
     if not files:
         raise UsageError("nothing to add: " + ("; ".join(result.errors) or "no paths given"))
     entries = _store_files(settings, files, options, job_options, result.errors)
     if not entries:
         raise UsageError("nothing to add: " + "; ".join(result.errors))
-    collection = options.collection
-
-    def known(db: Database, digests: list[str]) -> dict[str, jobs.Job]:
-        return jobs.find_live(db, collection, "pdf", "content_hash", digests, jobs.DEDUP_STATES)
-
     failed: list[jobs.Job] = []
     if not options.force:
-        entries, failed = _mark_unchanged(settings, collection, entries)
+        entries, failed = _mark_unchanged(settings, options.collection, entries)
     if entries:
-        record_jobs(settings, result, entries, None if options.force or by_path else known)
+        known: Lookup | None
+        if by_path:
+            entries = [(None if s.unchanged else s.source, s) for _, s in entries]
+            known = _live_with_same_content(options.collection, entries)
+        else:
+            known = None if options.force else _live_by_content(options.collection)
+        record_jobs(settings, result, entries, known)
     result.submitted += [Submitted(job=job, duplicate_of=job.id) for job in failed]
     return result
 
 
-def _valid_files(settings: Settings, raw_paths: Sequence[str], errors: list[str]) -> list[Path]:
+def _live_by_content(collection: str) -> Lookup:
+    """Jobs that already hold the same bytes: queued, running or completed."""
+
+    def known(db: Database, digests: list[str]) -> dict[str, jobs.Job]:
+        return jobs.find_live(db, collection, "pdf", "content_hash", digests, jobs.DEDUP_STATES)
+
+    return known
+
+
+def _live_with_same_content(collection: str, entries: list[Entry]) -> Lookup:
+    """Jobs waiting or running for the same path with the same bytes (a second sync
+    before the worker ran must not queue every file again)."""
+    digests = {spec.source: spec.content_hash for _, spec in entries}
+
+    def known(db: Database, paths: list[str]) -> dict[str, jobs.Job]:
+        live = jobs.find_live(db, collection, "pdf", "source", paths, jobs.ACTIVE_STATES)
+        return {path: job for path, job in live.items() if job.content_hash == digests[path]}
+
+    return known
+
+
+def _valid_files(
+    settings: Settings, raw_paths: Sequence[str], errors: list[str], *, resolve: bool
+) -> list[Path]:
     """The PDFs ``raw_paths`` name, each once; why the others cannot be added goes to ``errors``."""
     files: dict[Path, None] = {}  # ordered set: the same file named twice is one entry
     for raw in raw_paths:
@@ -100,7 +127,7 @@ def _valid_files(settings: Settings, raw_paths: Sequence[str], errors: list[str]
             elif problem := check_pdf(path, settings.max_file_bytes):
                 errors.append(problem)
             else:
-                files[path.resolve()] = None
+                files[path.resolve() if resolve else path.absolute()] = None
     return list(files)
 
 
@@ -195,6 +222,27 @@ def scrape_urls(
     return result
 
 
+def _plan(
+    entries: list[Entry], existing: dict[str, jobs.Job]
+) -> tuple[list[tuple[int | None, jobs.Job | None]], list[jobs.NewJob]]:
+    """For each entry, the index of its new job or the live job it duplicates; and the
+    jobs to create."""
+    to_create: list[jobs.NewJob] = []
+    first_new: dict[str, int] = {}
+    plan: list[tuple[int | None, jobs.Job | None]] = []
+    for key, spec in entries:
+        if key is not None and key in existing:
+            plan.append((None, existing[key]))
+        elif key is not None and key in first_new:
+            plan.append((first_new[key], None))  # the same bytes twice in one call
+        else:
+            if key is not None:
+                first_new[key] = len(to_create)
+            plan.append((len(to_create), None))
+            to_create.append(spec)
+    return plan, to_create
+
+
 def record_jobs(
     settings: Settings, result: AddResult, entries: list[Entry], known: Lookup | None
 ) -> None:
@@ -204,21 +252,12 @@ def record_jobs(
     """
     db = open_state(settings)
     try:
-        existing = known(db, [k for k, _ in entries if k is not None]) if known else {}
-        to_create: list[jobs.NewJob] = []
-        first_new: dict[str, int] = {}
-        plan: list[tuple[int | None, jobs.Job | None]] = []  # (new job's index, or live job)
-        for key, spec in entries:
-            if key is not None and key in existing:
-                plan.append((None, existing[key]))
-            elif key is not None and key in first_new:
-                plan.append((first_new[key], None))  # the same bytes twice in one call
-            else:
-                if key is not None:
-                    first_new[key] = len(to_create)
-                plan.append((len(to_create), None))
-                to_create.append(spec)
-        created = lifecycle.create_jobs(db, to_create) if to_create else []
+        # The lookup and the inserts in one transaction: two `add`s of the same
+        # file at once must not both find nothing and both insert.
+        with db.transaction():
+            existing = known(db, [k for k, _ in entries if k is not None]) if known else {}
+            plan, to_create = _plan(entries, existing)
+            created = lifecycle.create_jobs(db, to_create) if to_create else []
     finally:
         db.close()
     # Enqueue after the jobs are committed: a crash in between leaves a queued job

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ingestq.config import Settings
 from ingestq.errors import UsageError
-from ingestq.ops.inputs import SubmitOptions, check_pdf
+from ingestq.ops.files import check_pdf, pdfs_under, unnamable
+from ingestq.ops.inputs import SubmitOptions
 from ingestq.ops.submit import AddResult, Entry, Submitted, add_paths, record_jobs
 from ingestq.state import jobs, open_state, versions
 
@@ -30,6 +31,8 @@ class SyncResult:
     failed_before: list[str] = field(default_factory=list)
     dry_run: bool = False
     submitted: AddResult = field(default_factory=AddResult)
+    #: Files left out, one line each: a name that is not UTF-8, a file that vanished.
+    skipped: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         return {
@@ -66,12 +69,16 @@ def sync_directory(
     root = Path(directory).expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"{directory}: no such directory; nothing was removed")
-    files = sorted(
-        p.resolve() for p in root.rglob("*") if p.suffix.lower() == ".pdf" and p.is_file()
-    )
     result = SyncResult(dry_run=dry_run)
-    _plan(settings, collection, root, files, result)
-    present = {str(p) for p in files}
+    # Paths as they are in the directory, links not resolved: a link to a file
+    # elsewhere is a document of this directory, removed when the link goes.
+    files = []
+    for path in pdfs_under(root):
+        if problem := unnamable(path):
+            result.skipped.append(problem)
+        else:
+            files.append(path)
+    present = _plan(settings, collection, root, files, result)
     result.removed = sorted(set(result.removed) - present)
     if result.removed and not files and not allow_empty:
         raise UsageError(
@@ -91,13 +98,22 @@ def sync_directory(
 
 def _plan(
     settings: Settings, collection: str, root: Path, files: list[Path], result: SyncResult
-) -> None:
-    """Sort ``files`` into the result's buckets; list every known source under ``root``."""
+) -> set[str]:
+    """Sort ``files`` into the result's buckets; list every known document under ``root``.
+
+    Returns the files that are there: one that vanishes while it is read is skipped.
+    """
+    present: set[str] = set()
     db = open_state(settings)
     try:
         known = versions.files_under(db, collection, str(root))
         for path in files:
-            digest = _sha256(path)
+            try:
+                digest = _sha256(path)
+            except OSError as exc:
+                result.skipped.append(f"{path}: skipped, it cannot be read ({exc.strerror})")
+                continue
+            present.add(str(path))
             if known.get(str(path)) == digest:
                 result.unchanged.append(str(path))
             elif jobs.failed_before(db, collection, str(path), digest):
@@ -109,6 +125,7 @@ def _plan(
     finally:
         db.close()
     result.removed = list(known)  # narrowed to the missing ones by the caller
+    return present
 
 
 def _queue_removals(settings: Settings, collection: str, result: SyncResult) -> None:

@@ -18,7 +18,6 @@ from ingestq.pipeline.checkpoint import Checkpoint
 from ingestq.pipeline.context import Context
 from ingestq.pipeline.index import Indexed, index_pdf, index_units
 from ingestq.readers.fetch import Fetched
-from ingestq.readers.pdf import open_pdf
 from ingestq.readers.textclean import Page
 from ingestq.state.jobs import Job
 from ingestq.state.lifecycle import Outcome
@@ -34,10 +33,10 @@ def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         check("indexing", 0, 0)
         ctx.store.delete_document(job.collection, job.source)
         return Outcome(0, removed=True)
-    with ctx.blobs.local_path(job.content_hash or "") as path:
-        doc = open_pdf(path)
+    with ctx.blobs.local_path(job.content_hash or "") as path, ctx.parsers.lease() as parser:
+        doc = parser.pdf(path, check.stop)
         done = index_pdf(job, doc, ctx, check, {})
-        outcome = Outcome(done.vectors, doc.page_count, title=doc.title, reused=done.reused)
+    outcome = Outcome(done.vectors, doc.page_count, title=doc.title, reused=done.reused)
     return _with_topics(outcome, done, ctx, check)
 
 
@@ -49,7 +48,7 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
         headers["If-None-Match"] = prev.etag
     if prev is not None and prev.last_modified:
         headers["If-Modified-Since"] = prev.last_modified
-    got = ctx.fetcher.get(job.source, headers=headers)
+    got = ctx.fetcher.get(job.source, headers=headers, stop=check.stop)
     check.deadlines()
     fetched = Outcome(
         0,
@@ -72,12 +71,13 @@ def _ingest_url(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
 def _index_fetched_pdf(
     job: Job, got: Fetched, ctx: Context, check: Checkpoint, fetched: Outcome
 ) -> Outcome:
-    with ctx.blobs.local_path(fetched.content_hash or "") as path:
-        doc = open_pdf(path)
-        title, pages = doc.title, doc.page_count
-        done = index_pdf(job, doc, ctx, check, {"final_url": got.url, "title": title or ""})
-    fetched = _with_topics(fetched, done, ctx, check, title or job.source)
-    return replace(fetched, vectors=done.vectors, reused=done.reused, pages=pages, title=title)
+    with ctx.blobs.local_path(fetched.content_hash or "") as path, ctx.parsers.lease() as parser:
+        doc = parser.pdf(path, check.stop)
+        done = index_pdf(job, doc, ctx, check, {"final_url": got.url, "title": doc.title or ""})
+    fetched = _with_topics(fetched, done, ctx, check, doc.title or job.source)
+    return replace(
+        fetched, vectors=done.vectors, reused=done.reused, pages=doc.page_count, title=doc.title
+    )
 
 
 def _index_webpage(
@@ -88,7 +88,8 @@ def _index_webpage(
 
     if media not in webpage.HTML_TYPES | webpage.TEXT_TYPES:
         raise PermanentJobError(f"unsupported content type {media or '(none)'}")
-    page = webpage.parse(got.body, media, got.charset, got.url)
+    with ctx.parsers.lease() as parser:
+        page = parser.web(got.body, media, got.charset, got.url, check.stop)
     if not any(s.text for s in page.sections):
         raise NoTextError("the page has no text")
     base = {"final_url": got.url, "title": page.title or ""}

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingestq.errors import JobInterrupted, JobTimeoutError
+from ingestq.errors import JobError, JobInterrupted, JobTimeoutError
 
 #: Progress goes to the state database at most this often, except on stage changes.
 REPORT_EVERY_S = 0.5
@@ -32,9 +32,25 @@ class Checkpoint:
     _seen: set[str] = field(default_factory=set)
     _entered: float = 0.0  # when the current stage began
     spent: dict[str, float] = field(default_factory=dict)  # seconds per stage, all batches
+    #: Why the attempt must end, set from another thread (the heartbeat saw a cancel).
+    _abandoned: tuple[type[JobError], str] | None = None
 
     def __post_init__(self) -> None:
         self.started = self._last = time.monotonic()
+
+    def abandon(self, error: type[JobError], message: str) -> None:
+        """Make the next :meth:`stop` raise ``error(message)``; safe from any thread."""
+        self._abandoned = (error, message)
+
+    def stop(self) -> None:
+        """Raise if the attempt must end now: abandoned, timed out, or the worker stopping.
+
+        Safe from any thread, and cheap: a fetch or a parse calls it while it waits.
+        """
+        if self._abandoned is not None:
+            error, message = self._abandoned
+            raise error(message)
+        self.deadlines()
 
     def deadlines(self) -> float:
         """Raise if the attempt is past its timeout or the worker's shutdown; return now."""

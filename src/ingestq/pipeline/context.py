@@ -8,6 +8,7 @@ from ingestq.config import Settings
 from ingestq.embed.base import Embedder
 from ingestq.pipeline.resources import Resources
 from ingestq.readers.fetch import Fetcher
+from ingestq.readers.sandbox import ParserPool
 from ingestq.state.versions import Version
 from ingestq.store.blobs import BlobStore
 from ingestq.store.vectors import VectorStore
@@ -36,3 +37,7 @@ class Context:
     @property
     def blobs(self) -> BlobStore:
         return self.resources.blobs
+
+    @property
+    def parsers(self) -> ParserPool:
+        return self.resources.parsers

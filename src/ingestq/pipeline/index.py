@@ -21,7 +21,7 @@ from ingestq.pipeline.checkpoint import Checkpoint
 from ingestq.pipeline.context import Context
 from ingestq.pipeline.prefetch import prefetch
 from ingestq.pipeline.topics import Digest
-from ingestq.readers.pdf import PdfDocument
+from ingestq.readers.sandbox import ParsedPdf
 from ingestq.readers.textclean import Page
 from ingestq.state.jobs import Job
 from ingestq.store.vectors import text_key
@@ -42,14 +42,14 @@ class Indexed:
 
 
 def index_pdf(
-    job: Job, doc: PdfDocument, ctx: Context, check: Checkpoint, base: dict[str, Any]
+    job: Job, doc: ParsedPdf, ctx: Context, check: Checkpoint, base: dict[str, Any]
 ) -> Indexed:
     """Index every page of ``doc``; :class:`NoTextError` if none has text."""
 
     def pages() -> Iterator[Page]:
         # Runs in the prefetch thread: it may only check deadlines, not write
         # to the state database.
-        for page in doc.pages():
+        for page in doc.pages:
             check.deadlines()
             yield page
 

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ingestq.config import Settings
+from ingestq.readers.sandbox import ParserPool
 from ingestq.store import open_blob_store, open_vector_store
 from ingestq.store.blobs import BlobStore
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 class Resources:
-    """The embedder, the vector store, the blob store and the fetcher of one worker process."""
+    """The embedder, the stores, the fetcher and the parser processes of one worker."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
@@ -39,12 +40,21 @@ class Resources:
         self._store: VectorStore | None = None
         self._fetcher: Fetcher | None = None
         self.blobs: BlobStore = open_blob_store(settings)
+        self.parsers = ParserPool(settings.parse_memory_mb)
 
     def load(self) -> None:
         """Make them all now (Huey calls this once per worker thread)."""
         started = time.monotonic()
+        self.parsers.warm()
         _ = self.embedder, self.store, self.fetcher
         log.debug("resources ready in %.1f s", time.monotonic() - started)
+
+    def close(self) -> None:
+        """Stop the parser processes and close the fetcher's connections."""
+        self.parsers.close()
+        with self._lock:
+            if self._fetcher is not None:
+                self._fetcher.close()
 
     @property
     def embedder(self) -> Embedder:

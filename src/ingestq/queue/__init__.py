@@ -14,7 +14,7 @@ def open_queue(settings: Settings) -> JobQueue:
     """The job queue of ``settings``: ``queue.db`` under the home."""
     from ingestq.queue.huey import HueyQueue, sqlite_huey
 
-    return HueyQueue(sqlite_huey(settings))
+    return HueyQueue(sqlite_huey(settings), f"the job queue ({settings.queue_db})")
 
 
 __all__ = ["ConsumerOptions", "Handler", "JobQueue", "open_queue"]

@@ -39,8 +39,12 @@ class JobQueue(Protocol):
         """Job ids the queue will still deliver, now or on a schedule."""
         ...
 
-    def run_next(self, handler: Handler) -> bool:
-        """Run the next due delivery with ``handler``; False if none is due."""
+    def run_next(self, handler: Handler, prepare: Callable[[], None] | None = None) -> bool:
+        """Run the next due delivery with ``handler``; False if none is due.
+
+        ``prepare`` runs once a delivery is in hand, before the handler; if it
+        raises, the delivery goes back on the queue and the error propagates.
+        """
         ...
 
     def consume(self, handler: Handler, options: ConsumerOptions) -> None:

@@ -8,12 +8,15 @@ mid-task loses the message: delivery is at-most-once, and
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
 from ingestq.config import Settings
+from ingestq.errors import QueueError
+from ingestq.home import make_private, prepare_home
 from ingestq.queue.base import ConsumerOptions, Handler
 from ingestq.times import parse_time
 
@@ -26,10 +29,28 @@ def sqlite_huey(settings: Settings) -> Any:
     """Huey on ``queue.db`` under the home."""
     from huey import SqliteHuey
 
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(
-        "ingestq", filename=str(settings.queue_db), results=False, utc=True, timeout=BUSY_TIMEOUT_S
-    )
+    prepare_home(settings)
+    with _queue_errors(f"the job queue ({settings.queue_db})"):
+        huey = SqliteHuey(
+            "ingestq",
+            filename=str(settings.queue_db),
+            results=False,
+            utc=True,
+            timeout=BUSY_TIMEOUT_S,
+        )
+    make_private(settings.queue_db)
+    return huey
+
+
+@contextmanager
+def _queue_errors(what: str) -> Iterator[None]:
+    """Whatever the queue's storage raises, as one :class:`QueueError` naming the queue."""
+    try:
+        yield
+    except QueueError:
+        raise
+    except Exception as exc:  # SQLite's, Redis's: the storage's own error types vary
+        raise QueueError(f"{what} cannot be used: {exc}") from exc
 
 
 class HueyQueue:
@@ -39,8 +60,9 @@ class HueyQueue:
     handler a worker gave; a process that only submits never gives one.
     """
 
-    def __init__(self, huey: Any) -> None:
+    def __init__(self, huey: Any, name: str = "the job queue") -> None:
         self.huey = huey
+        self.name = name
         self._handler: Handler | None = None
         self._task = huey.task(name=TASK_NAME)(self._process)
 
@@ -51,26 +73,36 @@ class HueyQueue:
 
     def enqueue(self, job_ids: Iterable[str], not_before: str | None = None) -> None:
         eta = _future(not_before)
-        for job_id in job_ids:
-            if eta is None:
-                self.huey.enqueue(self._task.s(job_id))
-            else:
-                self._task.schedule(args=(job_id,), eta=eta)
+        with _queue_errors(self.name):
+            for job_id in job_ids:
+                if eta is None:
+                    self.huey.enqueue(self._task.s(job_id))
+                else:
+                    self._task.schedule(args=(job_id,), eta=eta)
 
     def pending_job_ids(self) -> set[str]:
-        messages: list[Any] = [*self.huey.pending(), *self.huey.scheduled()]
+        with _queue_errors(self.name):
+            messages: list[Any] = [*self.huey.pending(), *self.huey.scheduled()]
         return {m.args[0] for m in messages if m.name == TASK_NAME and m.args}
 
-    def run_next(self, handler: Handler) -> bool:
+    def run_next(self, handler: Handler, prepare: Callable[[], None] | None = None) -> bool:
         self._handler = handler
-        # Scheduled tasks whose time has come join the queue first, as the
-        # consumer's scheduler would move them.
-        for task in self.huey.read_schedule():
-            self.huey.enqueue(task)
-        task = self.huey.dequeue()
+        with _queue_errors(self.name):
+            # Scheduled tasks whose time has come join the queue first, as the
+            # consumer's scheduler would move them.
+            for task in self.huey.read_schedule():
+                self.huey.enqueue(task)
+            task = self.huey.dequeue()
         if task is None:
             return False
-        self.huey.execute(task)
+        if prepare is not None:
+            try:
+                prepare()
+            except BaseException:
+                with _queue_errors(self.name):
+                    self.huey.enqueue(task)
+                raise
+        self.huey.execute(task)  # the handler never raises
         return True
 
     def consume(self, handler: Handler, options: ConsumerOptions) -> None:
@@ -113,10 +145,11 @@ def _consumer_class() -> Any:
 
         def _handle_signal(self, signum: int, frame: FrameType | None) -> None:
             self._signum, self._restart, self._graceful = signum, False, True
-            self._on_stop_signal(signal.Signals(signum).name)
             # A second signal interrupts the graceful wait (KeyboardInterrupt
-            # reaches Consumer.stop, which then stops at once).
+            # reaches Consumer.stop, which then stops at once). Armed before the
+            # first is reported, so a second sent on seeing the report is one.
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.default_int_handler)
+            self._on_stop_signal(signal.Signals(signum).name)
 
     return IngestqConsumer

@@ -8,17 +8,32 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def check_url(raw: str) -> str:
-    """Why ``raw`` cannot be scraped, or "" if it can."""
+    """Why ``raw`` cannot be scraped, or "" if it can (the reason never shows a password)."""
     try:
         parts = urlsplit(raw.strip())
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError as exc:
-        return f"{raw}: not a valid URL ({exc})"
+        return f"{mask(raw)}: not a valid URL ({exc})"
     if parts.scheme.lower() not in _DEFAULT_PORTS:
-        return f"{raw}: only http and https URLs can be scraped"
+        return f"{mask(raw)}: only http and https URLs can be scraped"
     if not parts.hostname:
-        return f"{raw}: the URL has no host"
+        return f"{mask(raw)}: the URL has no host"
+    if parts.username is not None or parts.password is not None:
+        # Stored, shown in status and sent in callbacks: a password has no place here.
+        return f"{mask(raw)}: the URL holds credentials (user:password@); remove them"
     return ""
+
+
+def mask(raw: str) -> str:
+    """``raw`` with any password in it replaced by ``***``."""
+    try:
+        parts = urlsplit(raw.strip())
+        if parts.password is None:
+            return raw
+    except ValueError:
+        return raw.split("@", 1)[-1] if "@" in raw else raw
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def normalize_url(raw: str) -> str:
@@ -30,9 +45,4 @@ def normalize_url(raw: str) -> str:
         host = f"[{host}]"
     port = parts.port
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    if parts.username or parts.password:
-        auth = parts.username or ""
-        if parts.password:
-            auth += f":{parts.password}"
-        netloc = f"{auth}@{netloc}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))

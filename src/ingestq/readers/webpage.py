@@ -17,6 +17,19 @@ _META_CHARSET = re.compile(
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+#: Elements nested deeper than this are unwrapped, their text kept. Real pages
+#: stay far below it; parsers slow down quadratically past it, and libxml2 (under
+#: trafilatura) gives up at 256, losing the text.
+MAX_DEPTH = 200
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^>]*?(/?)>|<!--")
+#: Elements that never hold others, or whose end tag may be left out (so their
+#: depth cannot be counted from the source): never counted, never unwrapped.
+_UNCOUNTED = frozenset(
+    "area base br col embed hr img input link meta param source track wbr "  # noqa: SIM905
+    "p li dt dd tr td th option optgroup thead tbody tfoot colgroup rb rt rp rtc".split()
+)
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title"})
 TEXT_TYPES = frozenset({"text/plain", "text/markdown", "text/x-markdown"})
 
 
@@ -55,6 +68,44 @@ def decode(body: bytes, header_charset: str | None, html: bool) -> str:
 
     best = from_bytes(body).best()
     return str(best) if best is not None else body.decode("utf-8", "replace")
+
+
+def flatten(html: str, max_depth: int = MAX_DEPTH) -> str:
+    """``html`` with the tags nested deeper than ``max_depth`` removed, their text kept.
+
+    One linear pass over the source, before any parser sees it.
+    """
+    out: list[str] = []
+    depth = unwrapped = kept_from = pos = 0
+    lowered = html.lower()
+    while match := _TAG.search(html, pos):
+        pos = match.end()
+        if match.group(0) == "<!--":
+            end = html.find("-->", pos)
+            pos = len(html) if end < 0 else end + 3
+            continue
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _UNCOUNTED or match.group(3):
+            continue
+        if not closing and name in _RAW_TEXT:
+            end = lowered.find(f"</{name}", pos)
+            pos = len(html) if end < 0 else end
+        if closing and unwrapped:
+            unwrapped -= 1
+        elif closing:
+            depth = max(depth - 1, 0)
+            continue
+        elif depth < max_depth:
+            depth += 1
+            continue
+        else:
+            unwrapped += 1
+        out.append(html[kept_from : match.start()])
+        kept_from = match.end()
+    if not out:
+        return html
+    out.append(html[kept_from:])
+    return "".join(out)
 
 
 def title_of(html: str) -> str | None:
@@ -122,7 +173,7 @@ def text_sections(text: str, markdown: bool) -> list[Section]:
 def parse(body: bytes, content_type: str, charset: str | None, url: str) -> WebDocument:
     """A fetched HTML or text body as a :class:`WebDocument`."""
     if content_type in HTML_TYPES:
-        html = decode(body, charset, html=True)
+        html = flatten(decode(body, charset, html=True))
         return WebDocument(title=title_of(html), final_url=url, sections=html_sections(html, url))
     text = decode(body, charset, html=False)
     markdown = content_type != "text/plain"

@@ -9,11 +9,13 @@ functions of :mod:`jobs`, :mod:`lifecycle`, :mod:`events`, :mod:`versions`,
 from __future__ import annotations
 
 from ingestq.config import Settings
+from ingestq.home import prepare_home
 from ingestq.state.db import Database, SqliteDatabase
 
 
 def open_state(settings: Settings) -> Database:
     """The state database of ``settings``: ``state.db`` under the home."""
+    prepare_home(settings)
     return SqliteDatabase(settings.state_db)
 
 

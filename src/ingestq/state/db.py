@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from ingestq.errors import StateBusyError, StateError
+from ingestq.home import make_private
 from ingestq.state.migrations import MIGRATIONS
 
 Row = dict[str, Any]
@@ -87,15 +89,16 @@ class SqliteDatabase:
 
     # -- connections ------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN ourselves, so every transaction is
         # explicit and short.
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         conn.row_factory = _dict_row
+        make_private(self.path)  # its WAL and shared-memory files take its mode
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             version = conn.execute("PRAGMA user_version").fetchone()["user_version"]
@@ -182,6 +185,26 @@ class SqliteDatabase:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (it stays so), waiting out a process that holds a lock.
+
+    Switching needs the database to itself, and SQLite answers "database is
+    locked" at once instead of waiting, as when a worker and an `add` open a
+    new home together; so wait here, as long as any lock is waited for.
+    """
+    if conn.execute("PRAGMA journal_mode").fetchone()["journal_mode"] == "wal":
+        return
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ingestq.config import Settings
 from ingestq.errors import NotFoundError
+from ingestq.home import prepare_home
 from ingestq.store.blobs import BlobStore, FileBlobStore
 
 if TYPE_CHECKING:
@@ -26,11 +27,13 @@ def open_vector_store(settings: Settings, *, create: bool = True) -> VectorStore
         raise NotFoundError("nothing has been ingested yet: run `ingestq add` and a worker")
     from ingestq.store.chroma import ChromaStore  # imports chromadb: about 1.5 s
 
+    prepare_home(settings)
     return ChromaStore(settings.chroma_dir)
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
     """The blob store of ``settings``: ``blobs/`` under the home."""
+    prepare_home(settings)
     return FileBlobStore(settings.blobs_dir)
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ingestq.errors import ModelMismatchError, NotFoundError
+from ingestq.errors import ModelMismatchError, NotFoundError, StoreError
+from ingestq.home import make_private
 from ingestq.store.vectors import CollectionMeta, Hit, StoredChunk, text_key
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,15 @@ class ChromaStore:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-        )
-        self.max_batch = int(self._client.get_max_batch_size())
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._client = chromadb.PersistentClient(
+                path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
+            )
+            self.max_batch = int(self._client.get_max_batch_size())
+        except Exception as exc:  # chromadb's errors have no common base
+            raise StoreError(f"the vector store ({path}) cannot be used: {_short(exc)}") from exc
+        make_private(path / "chroma.sqlite3")
         self._open: dict[str, Any] = {}  # collections checked for their model, by name
 
     # -- collections ------------------------------------------------------------
@@ -204,6 +209,11 @@ class ChromaStore:
                 if vectors:
                     record["embedding"] = [float(x) for x in got["embeddings"][i]]
                 yield record
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _int(value: object) -> int | None:

@@ -17,13 +17,15 @@ from typing import IO
 
 from ingestq.config import Settings
 from ingestq.errors import WorkerRunningError
+from ingestq.home import make_private, prepare_home
 
 
 @contextmanager
 def worker_lock(settings: Settings) -> Iterator[None]:
     """Hold the home's worker lock, or raise :class:`WorkerRunningError`."""
-    settings.home.mkdir(parents=True, exist_ok=True)
+    prepare_home(settings)
     fh: IO[str] = open(settings.worker_lock, "a+")  # noqa: SIM115 - held for the context
+    make_private(settings.worker_lock)
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

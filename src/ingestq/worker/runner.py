@@ -58,7 +58,7 @@ def run_claimed(worker: RunContext, job: Job) -> None:
     ctx = Context(worker.settings, worker.resources)
     ctx.previous = versions.current(worker.db, job.collection, job.kind, job.source)
     try:
-        with _heartbeat(worker, job):
+        with _heartbeat(worker, job, check):
             outcome = ingest(job, ctx, check)
             outcome.timings = check.finish()
     except Exception as exc:
@@ -156,14 +156,23 @@ def _failed(
 
 
 @contextmanager
-def _heartbeat(worker: RunContext, job: Job) -> Iterator[None]:
-    """Renew the lease every few seconds, even while one step (a download) takes long."""
+def _heartbeat(worker: RunContext, job: Job, check: Checkpoint) -> Iterator[None]:
+    """Renew the lease every few seconds, even while one step (a download) takes long.
+
+    A renewal that finds the job no longer ours (cancelled, or recovered by
+    another worker) abandons the attempt: a fetch or a parse waiting on the
+    network or a parser stops within a fraction of a second.
+    """
     stop = threading.Event()
 
     def beat() -> None:
         try:
             while not stop.wait(worker.settings.heartbeat_s):
                 if not lifecycle.heartbeat(worker.db, job.id, worker.owner):
+                    if state_of(worker.db, job.id) == CANCELLED:
+                        check.abandon(JobCancelled, "cancelled")
+                    else:
+                        check.abandon(JobInterrupted, "the job is no longer leased to this worker")
                     return
         except IngestqError:
             log.exception("heartbeat of job %s stopped", job.id)

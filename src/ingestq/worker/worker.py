@@ -59,6 +59,7 @@ class Worker:
         self.ran: list[str] | None = None
 
     def close(self) -> None:
+        self.resources.close()
         self.db.close()
 
     # -- shutdown --------------------------------------------------------------
@@ -66,8 +67,8 @@ class Worker:
         """Finish the job in flight within the grace period, then stop."""
         if self._stop_at is None:
             grace = self.settings.shutdown_grace_s
+            self._stop_at = time.monotonic() + grace  # before it is said: a second signal is one
             log.info("%s: finishing the job in flight (grace %g s)", why, grace)
-            self._stop_at = time.monotonic() + grace
 
     @property
     def stopping(self) -> bool:
@@ -158,18 +159,14 @@ class Worker:
         handled = 0
         self.ran = []
         with _signals(self):
-            while not self.stopping and self.queue.run_next(self._execute_loaded):
+            # Loaded at the first due job, not at start: a nightly burst over an
+            # unchanged corpus finds nothing due and never loads the model. Not
+            # inside the job either, or its timings would include the load.
+            while not self.stopping and self.queue.run_next(self.execute, self.resources.load):
                 handled += 1
         # First attempts now; a retry still waiting is sent by the next worker.
         self.deliver_callbacks()
         return handled
-
-    def _execute_loaded(self, job_id: str) -> None:
-        # Loaded at the first due job, not at start: a nightly burst over an
-        # unchanged corpus finds nothing due and never loads the model. Not
-        # inside the job either, or its timings would include the load.
-        self.resources.load()
-        self.execute(job_id)
 
     def _run_consumer(self, concurrency: int) -> int:
         stops = [
