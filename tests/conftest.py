@@ -35,14 +35,22 @@ BROKEN = "017-unreadable-meta-data/unreadablemetadata.pdf"
 GOOGLE_DOC = "011-google-doc-document/google-doc-document.pdf"
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX exports of the model, shared by every home of the session: made once."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> Path:
     """Point ingestq at a fresh home, offline, with short grace periods."""
     path = tmp_path / "home"
     monkeypatch.setenv("INGESTQ_HOME", str(path))
+    monkeypatch.setenv("INGESTQ_MODELS_DIR", str(models_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-    for name in ("INGESTQ_MAX_FILE_MB", "INGESTQ_MODEL", "INGESTQ_JOB_TIMEOUT"):
+    for name in ("INGESTQ_MAX_FILE_MB", "INGESTQ_MODEL", "INGESTQ_JOB_TIMEOUT",
+                 "INGESTQ_EMBED_BACKEND"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return path
 

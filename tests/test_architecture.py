@@ -210,7 +210,7 @@ LAYERS = {
     "embed": {"readers"},
     "pipeline": {"state", "store", "readers", "embed"},
     "worker": {"state", "queue", "store", "readers", "embed", "pipeline"},
-    "ops": {"state", "queue", "store", "readers", "embed", "worker"},
+    "ops": {"state", "queue", "store", "readers", "embed", "pipeline", "worker"},
     "cli": {"state", "queue", "store", "readers", "embed", "pipeline", "worker", "ops"},
 }
 

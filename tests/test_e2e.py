@@ -96,7 +96,10 @@ def test_add_burst_status_search(home: Path) -> None:
     )
     assert hits[0]["source"].endswith("google-doc-document.pdf")
     assert hits[0]["job_id"] == ids["google-doc-document.pdf"]
-    assert set(hits[0]) == {"rank", "score", "source", "page", "job_id", "text"}
+    assert set(hits[0]) == {
+        "rank", "score", "source", "page", "section", "job_id", "chunk_id", "snippet", "text",
+        "rankers",
+    }  # fmt: skip
     assert [h["rank"] for h in hits] == [1, 2, 3]
     assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
 

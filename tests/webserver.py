@@ -45,6 +45,32 @@ unless you pass <b>--purge</b>, which also deletes the cache directory and the l
 </body></html>
 """
 
+#: A reference page as Sphinx writes them: entries in definition lists, identifiers
+#: that a keyword search must find as typed.
+REFERENCE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Reference — Widget Docs</title></head><body>
+<div class="body" role="main"><section id="reference"><h1>Reference</h1>
+<p>This page documents every function of the widget library, one entry each.</p>
+<dl class="py function"><dt class="sig sig-object py" id="json.dumps">
+<span class="sig-prename">json.</span><span class="sig-name">dumps</span>(obj, indent=None)</dt>
+<dd><p>Serialise obj to a JSON formatted str, with optional indentation per level.</p></dd></dl>
+<dl class="py data"><dt class="sig sig-object py" id="os.O_PATH">
+<span class="sig-prename">os.</span><span class="sig-name">O_PATH</span></dt>
+<dd><p>Open flag: obtain a descriptor that refers to a location in the file tree only.</p></dd>
+</dl>
+<dl class="std option"><dt class="sig sig-object std" id="cmdoption-chunk-tokens">
+<span class="sig-name">--chunk-tokens</span> N</dt>
+<dd><p>Size of each piece of a document in model tokens; larger pieces hold more context.</p></dd>
+</dl>
+<section id="addresses"><h2>Addresses</h2>
+<p>Mail addresses are parsed as RFC 5322 describes them, comments and folding included.</p>
+</section>
+<section id="colours"><h2>Colours</h2>
+<p>The colour of a widget follows the theme unless a colour was chosen when it was made;
+themes ship with light and dark variants, and custom palettes can be loaded at start.</p>
+</section></section></div></body></html>
+"""
+
 LATIN1 = (
     '<html><head><meta charset="iso-8859-1"><title>Caf\u00e9 K\u00f6ln</title></head><body>'
     "<main><p>Gr\u00fc\u00dfe aus K\u00f6ln! Die sch\u00f6ne Stra\u00dfe am Dom f\u00fchrt zum "
@@ -150,6 +176,8 @@ def make_handler(log: Log, robots: str) -> type[BaseHTTPRequestHandler]:
                 self.send(200, TEXT.encode(), "text/plain; charset=utf-8")
             elif path == "/docs/faq.md":
                 self.send(200, MARKDOWN.encode(), "text/markdown")
+            elif path == "/docs/reference.html":
+                self.send(200, REFERENCE.encode(), "text/html; charset=utf-8")
             elif path == "/docs/latin1.html":
                 self.send(200, LATIN1, "text/html")
             elif path == "/docs/gzip.html":

@@ -57,7 +57,8 @@ _PUBLIC = {
     "scrape_urls": "ingestq.ops.submit",
     "sync_directory": "ingestq.ops.sync",
     "Job": "ingestq.state.jobs",
-    "Hit": "ingestq.store.vectors",
+    "Hit": "ingestq.ops.search",
+    "Searcher": "ingestq.ops.search",
     "sign": "ingestq.webhooks",
     "verify": "ingestq.webhooks",
     "WorkerOptions": "ingestq.worker.worker",
@@ -81,13 +82,12 @@ if TYPE_CHECKING:
     from ingestq.ops.inputs import ChunkOptions, SubmitOptions, start_time
     from ingestq.ops.inventory import export, job_chunks, list_collections, remove_jobs
     from ingestq.ops.prune import prune
-    from ingestq.ops.search import search
+    from ingestq.ops.search import Hit, Searcher, search
     from ingestq.ops.stats import stats
     from ingestq.ops.status import job_details, recent_jobs
     from ingestq.ops.submit import AddResult, add_paths, scrape_urls
     from ingestq.ops.sync import sync_directory
     from ingestq.state.jobs import Job
-    from ingestq.store.vectors import Hit
     from ingestq.webhooks import sign, verify
     from ingestq.worker.worker import WorkerOptions, run_worker
 
@@ -114,6 +114,7 @@ __all__ = [
     "JobError",
     "ModelMismatchError",
     "NotFoundError",
+    "Searcher",
     "Settings",
     "StateError",
     "SubmitOptions",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
-from ingestq.cli import main
+from ingestq.cli import entry
 
-main()
+if __name__ == "__main__":
+    entry()

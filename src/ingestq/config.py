@@ -26,6 +26,10 @@ class Settings:
     home: Path
     max_file_mb: float = 100.0
     model: str = DEFAULT_MODEL
+    #: How a local model runs: "onnx" (exported once, no torch), "torch", or "auto".
+    embed_backend: str = "auto"
+    #: Where ONNX exports of local models are kept (default: models/ under the home).
+    models_root: Path | None = None
     job_timeout_s: float = 300.0
     embed_batch_size: int = 64
     shutdown_grace_s: float = 30.0
@@ -67,6 +71,10 @@ class Settings:
     @property
     def chroma_dir(self) -> Path:
         return self.home / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models_root or self.home / "models"
 
     @property
     def worker_lock(self) -> Path:
@@ -122,6 +130,13 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _embedder(env: Mapping[str, str]) -> str:
     """The embedder's name: ``openai:<model>``, or a local model (``local:`` dropped)."""
     spec = env.get("INGESTQ_EMBEDDER") or ""
@@ -145,6 +160,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         home=home.resolve(),
         max_file_mb=_number(env, "INGESTQ_MAX_FILE_MB", 100.0, minimum=0.001, maximum=1e6),
         model=_embedder(env),
+        embed_backend=_choice(env, "INGESTQ_EMBED_BACKEND", ("auto", "onnx", "torch")),
+        models_root=Path(env["INGESTQ_MODELS_DIR"]).expanduser().resolve()
+        if env.get("INGESTQ_MODELS_DIR")
+        else None,
         job_timeout_s=_number(env, "INGESTQ_JOB_TIMEOUT", 300.0, minimum=0.1, maximum=week),
         embed_batch_size=_integer(env, "INGESTQ_EMBED_BATCH", 64, minimum=1, maximum=65536),
         shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0, maximum=day),

@@ -6,6 +6,7 @@ reach the user here, in :func:`main`, and nowhere else.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -23,9 +24,22 @@ from ingestq.cli import (  # noqa: F401 - importing registers the commands
     watch,
     worker,
 )
-from ingestq.cli.app import app
+from ingestq.cli.app import app, leaving
 from ingestq.cli.options import FLAGS
 from ingestq.errors import IngestqError, UsageError
+
+
+def entry() -> None:
+    """The ``ingestq`` console script and ``python -m ingestq``: :func:`main`, then exit."""
+    try:
+        main()
+    except SystemExit as done:
+        if leaving.at_once:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            code = done.code if isinstance(done.code, int) else int(done.code is not None)
+            os._exit(code)
+        raise
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ FLAGS = {
     "delay": "--delay",
     "k": "-k",
     "limit": "--limit",
+    "mode": "--mode",
     "older_than": "--older-than",
     "since": "--since",
     "states": "--state",

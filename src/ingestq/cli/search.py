@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated
+import json
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ingestq.cli import render
-from ingestq.cli.app import app
+from ingestq.cli.app import app, exit_at_once
+from ingestq.cli.options import Json
 from ingestq.config import DEFAULT_COLLECTION, load_settings
 
-SNIPPET_CHARS = 240
+if TYPE_CHECKING:
+    from ingestq.ops.search import Hit
 
 
 @app.command()
@@ -19,37 +22,66 @@ def search(
     query: Annotated[
         str,
         typer.Argument(
-            metavar="QUERY", help="What to look for, in plain words.", show_default=False
+            metavar="QUERY",
+            help="What to look for: words, a question, or identifiers as typed."
+            " '-' reads one query a line from standard input.",
+            show_default=False,
         ),
     ],
     k: Annotated[int, typer.Option("-k", min=1, help="How many results.")] = 5,
     collection: Annotated[
         str, typer.Option("--collection", "-c", help="Collection to search.")
     ] = DEFAULT_COLLECTION,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            "-m",
+            help="hybrid (both, fused), vector (by meaning) or lexical (by keyword, BM25).",
+        ),
+    ] = "hybrid",
+    as_json: Json = False,
 ) -> None:
-    """Search what was ingested: the closest chunks, ranked, with source and page.
+    """Search what was ingested: the best chunks, ranked, with source, page and section.
 
-    The score is the cosine similarity between the query and the chunk (1 is identical).
+    By default a hybrid of meaning (the embedding model) and keywords (BM25, with
+    identifiers such as json.dumps or --chunk-tokens kept whole), fused by rank.
+    With QUERY '-', reads one query a line from standard input and writes one JSON
+    line per query ({"query", "results"}), loading everything once. Put -- before
+    a query that starts with a dash: ingestq search -- --chunk-tokens
 
     Example: ingestq search "how are retries configured?" -k 3
     """
-    from ingestq.ops.search import search as run_search
+    from ingestq.ops.search import Searcher, check_query
 
-    hits = run_search(load_settings(), query, k=k, collection=collection)
+    if query != "-":
+        check_query(query, k)
+    with Searcher(load_settings(), collection, mode) as searcher:
+        if query == "-":
+            for line in sys.stdin:
+                if line.strip():
+                    hits = searcher.search(line.strip(), k)
+                    results = [h.to_dict(line.strip()) for h in hits]
+                    sys.stdout.write(json.dumps({"query": line.strip(), "results": results}) + "\n")
+                    sys.stdout.flush()
+        else:
+            _show(searcher.search(query, k), query, as_json)
+    # Read-only: nothing to tear down but Chroma's client and the model's runtime.
+    exit_at_once()
+
+
+def _show(hits: list[Hit], query: str, as_json: bool) -> None:
     if as_json:
-        render.print_json(
-            [{key: v for key, v in asdict(h).items() if key != "chunk_index"} for h in hits]
-        )
+        render.print_json([h.to_dict(query) for h in hits])
         return
     if not hits:
         render.out.print("no results")
         return
     for hit in hits:
-        page = f", page {hit.page}" if hit.page else ""
+        where = f", page {hit.page}" if hit.page else ""
+        where += f", {render.text(hit.section)}" if hit.section else ""
         source = render.text(hit.source)
-        render.out.print(f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  [cyan]{source}[/]{page}")
-        snippet = " ".join(hit.text.split())
-        if len(snippet) > SNIPPET_CHARS:
-            snippet = snippet[: SNIPPET_CHARS - 1] + "…"
-        render.out.print(f"   {render.text(snippet)}\n")
+        render.out.print(
+            f"[bold]{hit.rank}.[/] [green]{hit.score:.3f}[/]  [cyan]{source}[/]{where}"
+        )
+        render.out.print(f"   {render.text(hit.snippet(query))}\n")

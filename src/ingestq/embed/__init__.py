@@ -1,22 +1,32 @@
 """Embedding: chunking text to fit a model, and the models themselves.
 
-:func:`make_embedder` returns the :class:`~ingestq.embed.base.Embedder` a name
-stands for: ``openai:<model>`` for an OpenAI-compatible endpoint, anything else
-a local sentence-transformers model (the packaged all-MiniLM-L6-v2 by default).
+:func:`load_embedder` returns the :class:`~ingestq.embed.base.Embedder` the
+settings name, run the fastest way this machine has: a local model through
+ONNX Runtime once it has been exported (no torch to import), else through
+sentence-transformers (exporting it for next time). ``openai:<model>`` is an
+OpenAI-compatible endpoint.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingestq.embed.base import Embedder
+
+if TYPE_CHECKING:
+    from ingestq.config import Settings
+
+log = logging.getLogger(__name__)
 
 _loaded: dict[str, Embedder] = {}
 _loading = threading.Lock()
 
 
 def make_embedder(name: str) -> Embedder:
-    """The embedder ``name`` stands for; a local model is loaded once per process.
+    """The embedder ``name`` stands for, on PyTorch; a local model is loaded once per process.
 
     A local model takes seconds and hundreds of megabytes to load, so every
     user in a process (worker threads, ``--wait``, a server answering searches)
@@ -35,4 +45,37 @@ def make_embedder(name: str) -> Embedder:
         return _loaded[name]
 
 
-__all__ = ["Embedder", "make_embedder"]
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder ``settings`` name, on ONNX Runtime where it can be (see :mod:`onnx`)."""
+    name, backend = settings.model, settings.embed_backend
+    if name.startswith("openai:") or backend == "torch":
+        return make_embedder(name)
+    model_dir = _model_dir(name)
+    if model_dir is None:  # a hub name, not a directory: nothing to key an export by
+        return make_embedder(name)
+    from ingestq.embed import onnx
+
+    exported = onnx.export_dir(settings.models_dir, model_dir)
+    if not (exported / onnx.FILE).exists():
+        torch_model = make_embedder(name)
+        try:
+            onnx.export(torch_model, exported)
+        except Exception as exc:  # no onnx package, an exotic model: PyTorch works too
+            log.warning("kept PyTorch for %s: it could not be exported to ONNX (%s)", name, exc)
+            return torch_model
+        log.warning("made an ONNX copy of %s in %s: later starts skip PyTorch", name, exported)
+    with _loading:
+        key = str(exported)
+        if key not in _loaded:
+            _loaded[key] = onnx.OnnxEmbedder(name, model_dir, exported)
+        return _loaded[key]
+
+
+def _model_dir(name: str) -> Path | None:
+    from ingestq.embed.local import model_path
+
+    path = Path(model_path(name))
+    return path if (path / "tokenizer.json").is_file() else None
+
+
+__all__ = ["Embedder", "load_embedder", "make_embedder"]

@@ -71,7 +71,11 @@ def limits_for(
 
 
 class TokenChunker:
-    """Chunks of at most ``max_tokens`` content tokens, overlapping by ``overlap``."""
+    """Chunks of at most ``max_tokens`` content tokens, overlapping by ``overlap``.
+
+    ``tokenizer`` is a ``tokenizers.Tokenizer`` that neither truncates nor pads
+    (see :mod:`ingestq.embed.tokens`).
+    """
 
     def __init__(self, tokenizer: Any, max_tokens: int, overlap: int) -> None:
         self.tokenizer = tokenizer
@@ -80,8 +84,8 @@ class TokenChunker:
         self.break_at = max(1, round(max_tokens * PAGE_BREAK_SHARE))
 
     def _words(self, page: Page) -> Iterator[_Word]:
-        enc = self.tokenizer(page.text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets, word_ids = enc["offset_mapping"], enc.word_ids()
+        enc = self.tokenizer.encode(page.text, add_special_tokens=False)
+        offsets, word_ids = enc.offsets, enc.word_ids
         run_start = 0
         for i, word_id in enumerate(word_ids):
             last = i + 1 == len(word_ids) or word_ids[i + 1] != word_id
@@ -101,7 +105,7 @@ class TokenChunker:
             yield from self._fit(page, lo, hi, piece)
 
     def _count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     def chunks(self, pages: Iterable[Page]) -> Iterator[Chunk]:
         """Stream chunks; only the pages under the current window stay in memory."""

@@ -8,13 +8,14 @@ Hugging Face cache).
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 from typing import Any
 
 from ingestq.config import DEFAULT_MODEL
+from ingestq.embed import tokens
 from ingestq.embed.chunking import TokenChunker, limits_for
+from ingestq.errors import ConfigError
 
 
 def model_path(name: str) -> str:
@@ -50,13 +51,15 @@ class SentenceTransformerEmbedder:
         dim = getattr(model, "get_embedding_dimension", None)
         self.dimension: int = int((dim or model.get_sentence_embedding_dimension)())
         self.tokenizer: Any = self.model.tokenizer
-        # [CLS] and [SEP] for BERT-style models: they count against the limit.
-        self.special_tokens: int = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
-        # The chunker runs in a parser thread while the model encodes. A fast
-        # tokenizer is mutated when a call changes its truncation settings, and
-        # two threads doing that at once fail ("Already borrowed"), so the
-        # chunker gets its own copy.
-        self._chunk_tokenizer: Any = copy.deepcopy(self.tokenizer)
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ConfigError(f"model {name!r} has no fast tokenizer, which chunking needs")
+        # The chunker runs in a parser thread while the model encodes, and the
+        # model changes its tokenizer's truncation settings as it goes: two
+        # threads doing that at once fail ("Already borrowed"), so the chunker
+        # gets a copy of its own.
+        self._chunk_tokenizer: Any = tokens.copy_of(backend)
+        self.special_tokens: int = tokens.special_tokens(self._chunk_tokenizer)
         self._encode_lock = threading.Lock()
 
     def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:

@@ -11,10 +11,12 @@ the languages we see, so a chunk it counts as fitting does fit.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ingestq.backoff import parse_retry_after
 from ingestq.config import DEFAULT_MODEL
+from ingestq.embed import tokens
 from ingestq.embed.chunking import TokenChunker, limits_for
 from ingestq.errors import PermanentJobError, TransientJobError
 
@@ -28,7 +30,6 @@ class OpenAIEmbedder:
 
     def __init__(self, model: str, max_tokens: int | None = None) -> None:
         import openai
-        from transformers import AutoTokenizer
 
         from ingestq.embed.local import model_path
 
@@ -39,7 +40,7 @@ class OpenAIEmbedder:
         )
         self._openai = openai
         self.client = openai.OpenAI(timeout=120, max_retries=0)  # our retries, our backoff
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(model_path(DEFAULT_MODEL))
+        self.tokenizer: Any = tokens.from_file(Path(model_path(DEFAULT_MODEL)))
         self._dimension: int | None = None
 
     @property

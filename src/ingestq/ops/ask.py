@@ -10,8 +10,7 @@ from typing import Any
 
 from ingestq.config import DEFAULT_COLLECTION, Settings
 from ingestq.errors import LLMError, NoLLMError
-from ingestq.ops.search import search
-from ingestq.store.vectors import Hit
+from ingestq.ops.search import Hit, search
 
 SYSTEM = (
     "Answer the question using only the numbered sources below. Cite every claim with the "

@@ -12,6 +12,7 @@ from typing import Any
 
 from ingestq.config import Settings
 from ingestq.errors import StateError
+from ingestq.pipeline.chunks import ChunkIndex
 from ingestq.state import jobs, open_state, retention, versions
 from ingestq.state.jobs import PROCESSING, Job
 from ingestq.store import open_blob_store, open_vector_store
@@ -70,9 +71,9 @@ def remove_jobs(settings: Settings, job_ids: Sequence[str]) -> list[Job]:
             if job.state == PROCESSING:
                 raise StateError(f"job {job.id} is processing: `ingestq cancel` it first")
         if any(job.vector_count for job in doomed):
-            store = open_vector_store(settings, create=False)
+            chunks = ChunkIndex(open_vector_store(settings, create=False), db)
             for job in doomed:
-                store.delete_job(job.collection, job.id)
+                chunks.delete_job(job.collection, job.id)
         retention.delete_jobs(db, doomed)
         blobs = open_blob_store(settings)
         for job in doomed:

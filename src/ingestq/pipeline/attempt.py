@@ -31,7 +31,7 @@ def ingest(job: Job, ctx: Context, check: Checkpoint) -> Outcome:
     if job.kind == "remove":
         # A document deleted from a synced directory: its chunks go, then its version.
         check("indexing", 0, 0)
-        ctx.store.delete_document(job.collection, job.source)
+        ctx.chunks.delete_document(job.collection, job.source)
         return Outcome(0, removed=True)
     with ctx.blobs.local_path(job.content_hash or "") as path, ctx.parsers.lease() as parser:
         doc = parser.pdf(path, check.stop)

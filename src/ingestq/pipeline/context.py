@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from ingestq.config import Settings
 from ingestq.embed.base import Embedder
+from ingestq.pipeline.chunks import ChunkIndex
 from ingestq.pipeline.resources import Resources
 from ingestq.readers.fetch import Fetcher
 from ingestq.readers.sandbox import ParserPool
+from ingestq.state.db import Database
 from ingestq.state.versions import Version
 from ingestq.store.blobs import BlobStore
 from ingestq.store.vectors import VectorStore
@@ -20,6 +22,7 @@ class Context:
 
     settings: Settings
     resources: Resources
+    db: Database
     previous: Version | None = None  # the document's current version, if any
 
     @property
@@ -29,6 +32,11 @@ class Context:
     @property
     def store(self) -> VectorStore:
         return self.resources.store
+
+    @property
+    def chunks(self) -> ChunkIndex:
+        """Where chunks are written and deleted: the vectors and the lexical index."""
+        return ChunkIndex(self.resources.store, self.db)
 
     @property
     def fetcher(self) -> Fetcher:

@@ -77,7 +77,7 @@ def index_units(
     known = store.vectors_by_text(job.collection, _reusable(job, ctx))
     # A previous attempt may have died half way: start from a clean slate
     # (its vectors are in ``known``, so the work it did is not lost).
-    store.delete_job(job.collection, job.id)
+    ctx.chunks.delete_job(job.collection, job.id)
     chunker = embedder.chunker(job.options.get("chunk_tokens"), job.options.get("chunk_overlap"))
     batch_size = ctx.settings.embed_batch_size
     chunks = prefetch(chunker.chunks(units), ahead=2 * batch_size)
@@ -90,7 +90,8 @@ def index_units(
         matrix, reused = _vectors(texts, known, embedder, batch_size)
         check("indexing", progress, done.vectors)
         metas = [_metadata(job, c, pages) | extra(c) for c in batch]
-        store.add(job.collection, [chunk_id(job.id, c.index) for c in batch], matrix, texts, metas)
+        ids = [chunk_id(job.id, c.index) for c in batch]
+        ctx.chunks.add(job.collection, ids, matrix, texts, metas)
         done.digest.feed(texts, matrix)
         done.vectors += len(batch)
         done.reused += reused

@@ -60,9 +60,9 @@ class Resources:
     def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
-                from ingestq.embed import make_embedder
+                from ingestq.embed import load_embedder
 
-                self._embedder = make_embedder(self.settings.model)
+                self._embedder = load_embedder(self.settings)
             return self._embedder
 
     @property

@@ -116,6 +116,33 @@ def m006_callbacks(db: Any) -> None:
     db["callbacks"].create_index(["state", "next_at"])
 
 
+def m007_lexical_index(db: Any) -> None:
+    # Every chunk's text beside its vector, for keyword search: the rows, and an
+    # FTS5 index over their searchable terms (see state/lexical.py).
+    db["chunks"].create(
+        {
+            "id": int,
+            "chunk_id": str,  # the vector store's id: "<job>:<index>"
+            "job_id": str,
+            "collection": str,
+            "source": str,
+            "chunk_index": int,
+            "page": int,
+            "section": str,
+            "text": str,
+        },
+        pk="id",
+        not_null={"chunk_id", "job_id", "collection", "source", "text"},
+    )
+    db["chunks"].create_index(["chunk_id"], unique=True)
+    db["chunks"].create_index(["collection", "job_id"])
+    db["chunks"].create_index(["collection", "source"])
+    db.execute(
+        "CREATE VIRTUAL TABLE chunks_fts USING fts5(terms,"
+        " tokenize = 'unicode61 remove_diacritics 2 tokenchars _')"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_jobs_and_events,
     m002_web_fields,
@@ -123,4 +150,5 @@ MIGRATIONS: list[Migration] = [
     m004_sources,
     m005_chunk_reuse,
     m006_callbacks,
+    m007_lexical_index,
 ]

@@ -165,7 +165,13 @@ class ChromaStore:
         res = self._get(collection).query(
             query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
         )
-        rows = zip(res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)
+        rows = zip(
+            res["ids"][0],
+            res["documents"][0],
+            res["metadatas"][0],
+            res["distances"][0],
+            strict=True,
+        )
         return [
             Hit(
                 rank=rank,
@@ -175,8 +181,10 @@ class ChromaStore:
                 job_id=str((meta or {}).get("job_id", "")),
                 text=text or "",
                 chunk_index=_int((meta or {}).get("chunk_index")),
+                chunk_id=chunk_id,
+                section=(meta or {}).get("section") or None,
             )
-            for rank, (text, meta, dist) in enumerate(rows, start=1)
+            for rank, (chunk_id, text, meta, dist) in enumerate(rows, start=1)
         ]
 
     def chunks(self, collection: str, job_id: str) -> list[StoredChunk]:

@@ -17,15 +17,17 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result."""
+    """One nearest neighbour of a query vector."""
 
     rank: int
-    score: float
+    score: float  # cosine similarity: 1 is identical
     source: str
     page: int | None
     job_id: str
     text: str
     chunk_index: int | None = None
+    chunk_id: str = ""
+    section: str | None = None
 
 
 @dataclass(frozen=True)

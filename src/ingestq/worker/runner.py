@@ -21,6 +21,7 @@ from ingestq.config import Settings
 from ingestq.errors import IngestqError, JobCancelled, JobError, JobInterrupted, StateError
 from ingestq.pipeline.attempt import ingest
 from ingestq.pipeline.checkpoint import Checkpoint
+from ingestq.pipeline.chunks import ChunkIndex
 from ingestq.pipeline.context import Context
 from ingestq.pipeline.resources import Resources
 from ingestq.queue.base import JobQueue
@@ -55,7 +56,7 @@ def run_claimed(worker: RunContext, job: Job) -> None:
         timeout_s=worker.settings.job_timeout_s,
         stop_at=worker.stop_deadline,
     )
-    ctx = Context(worker.settings, worker.resources)
+    ctx = Context(worker.settings, worker.resources, worker.db)
     ctx.previous = versions.current(worker.db, job.collection, job.kind, job.source)
     try:
         with _heartbeat(worker, job, check):
@@ -77,9 +78,9 @@ def run_claimed(worker: RunContext, job: Job) -> None:
         _discard(worker, job, cancelled=True)
 
 
-def remove_vectors(resources: Resources, job_id: str, collection: str) -> None:
-    """Delete every chunk ``job_id`` wrote."""
-    resources.store.delete_job(collection, job_id)
+def remove_chunks(worker: RunContext, job_id: str, collection: str) -> None:
+    """Delete every chunk ``job_id`` wrote, vectors and text."""
+    ChunkIndex(worker.resources.store, worker.db).delete_job(collection, job_id)
 
 
 def _reporter(worker: RunContext, job: Job) -> Callable[[str, float, int, int | None, bool], bool]:
@@ -189,7 +190,7 @@ def _heartbeat(worker: RunContext, job: Job, check: Checkpoint) -> Iterator[None
 def _discard(worker: RunContext, job: Job, cancelled: bool = False) -> None:
     """Remove an attempt's vectors so search never sees half a document."""
     try:
-        remove_vectors(worker.resources, job.id, job.collection)
+        remove_chunks(worker, job.id, job.collection)
         if cancelled:
             lifecycle.vectors_removed(worker.db, job.id)
     except Exception:
@@ -200,7 +201,8 @@ def _discard(worker: RunContext, job: Job, cancelled: bool = False) -> None:
 def _replace_older_copies(worker: RunContext, job: Job) -> None:
     """After a re-ingest, drop the previous copy so search sees the document once."""
     try:
-        worker.resources.store.delete_document(job.collection, job.source, keep_job=job.id)
+        chunks = ChunkIndex(worker.resources.store, worker.db)
+        chunks.delete_document(job.collection, job.source, keep_job=job.id)
         lifecycle.supersede(worker.db, job)
     except Exception:
         # The new copy is complete and correct; a leftover old copy is a

@@ -23,6 +23,7 @@ from ingestq.config import Settings
 from ingestq.embed.base import Embedder
 from ingestq.errors import Interrupted, UsageError
 from ingestq.ids import new_id
+from ingestq.pipeline.chunks import ChunkIndex
 from ingestq.pipeline.resources import Resources
 from ingestq.queue import ConsumerOptions, JobQueue, open_queue
 from ingestq.state import lifecycle, open_state, outbox, recovery
@@ -30,7 +31,7 @@ from ingestq.state.db import Database
 from ingestq.state.jobs import Job, get_job
 from ingestq.worker.callbacks import deliver_due
 from ingestq.worker.lock import worker_lock
-from ingestq.worker.runner import remove_vectors, run_claimed
+from ingestq.worker.runner import remove_chunks, run_claimed
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Worker:
         self.queue: JobQueue = open_queue(settings)
         self.resources = Resources(settings, embedder)
         self._stop_at: float | None = None
+        self._ready = False  # loaded, and the lexical index checked against the store
         # A burst records the jobs it claims, to report them; a long-running
         # worker does not, or the list would grow for as long as it runs.
         self.ran: list[str] | None = None
@@ -117,7 +119,7 @@ class Worker:
         _log_recovery(report)
         for job_id, collection in report.to_purge:
             try:
-                remove_vectors(self.resources, job_id, collection)
+                remove_chunks(self, job_id, collection)
                 lifecycle.vectors_removed(self.db, job_id)
             except Exception:
                 log.exception("could not remove the vectors of job %s", job_id)
@@ -152,8 +154,17 @@ class Worker:
         self.recover()
         if options.burst:
             return self._run_burst()
-        self.resources.load()
+        self.get_ready()
         return self._run_consumer(options.concurrency)
+
+    def get_ready(self) -> None:
+        """Load the model, the store and a parser, and mend the lexical index, once."""
+        self.resources.load()
+        if not self._ready:
+            repaired = ChunkIndex(self.resources.store, self.db).repair()
+            if repaired:
+                log.info("lexical index: %d chunk(s) brought in line with the store", repaired)
+            self._ready = True
 
     def _run_burst(self) -> int:
         handled = 0
@@ -162,7 +173,7 @@ class Worker:
             # Loaded at the first due job, not at start: a nightly burst over an
             # unchanged corpus finds nothing due and never loads the model. Not
             # inside the job either, or its timings would include the load.
-            while not self.stopping and self.queue.run_next(self.execute, self.resources.load):
+            while not self.stopping and self.queue.run_next(self.execute, self.get_ready):
                 handled += 1
         # First attempts now; a retry still waiting is sent by the next worker.
         self.deliver_callbacks()

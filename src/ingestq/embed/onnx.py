@@ -1,0 +1,183 @@
+"""The local model through ONNX Runtime: no torch, so a cold ``search`` starts in a blink.
+
+Importing torch and sentence-transformers takes about six seconds; ONNX Runtime
+and ``tokenizers`` take a tenth of that. So a local model is exported once to
+ONNX (:func:`export`, which needs torch and the ``onnx`` package: the worker
+does it at its first start, or the first ``search`` that finds none) and cached
+under the home, keyed by the model's files. The exported graph includes the
+model's mean pooling and normalisation, so it returns the same unit vectors:
+an export whose vectors differ from PyTorch's (cosine below 0.9999 on probe
+texts) is refused and thrown away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ingestq.embed import tokens
+from ingestq.embed.chunking import TokenChunker, limits_for
+from ingestq.errors import ConfigError
+
+#: Bumped when the exported graph changes, so older exports are made again.
+FORMAT = 1
+FILE = "model.onnx"
+#: The least cosine between an export's vectors and PyTorch's on the probe texts.
+AGREEMENT = 0.9999
+PROBES = [
+    "How are retries configured?",
+    "Die Topologie untersucht Eigenschaften, die unter stetigen Abbildungen erhalten bleiben.",
+    "json.dumps(obj, indent=2) serialises obj to a JSON formatted str.",
+    " ".join(["A long probe that fills the model's input to its limit."] * 40),
+]
+
+
+def export_dir(models_root: Path, model_dir: Path) -> Path:
+    """Where the export of the model in ``model_dir`` lives: named by what the model is.
+
+    The key is the model's files (names, sizes, modification times), so a
+    model changed in place gets a new export; it is cheap to compute at every start.
+    """
+    listing: list[object] = [FORMAT]
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        info = path.stat()
+        listing.append(f"{path.relative_to(model_dir)}:{info.st_size}:{info.st_mtime_ns}")
+    key = hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+    return models_root / f"{model_dir.name}-{key}"
+
+
+class OnnxEmbedder:
+    """An :class:`~ingestq.embed.base.Embedder` running an exported model on ONNX Runtime."""
+
+    def __init__(self, name: str, model_dir: Path, exported: Path) -> None:
+        import onnxruntime
+
+        self.name = name
+        config = json.loads((model_dir / "sentence_bert_config.json").read_text())
+        self.max_tokens: int = int(config["max_seq_length"])
+        chunking = tokens.from_file(model_dir)
+        self.special_tokens: int = tokens.special_tokens(chunking)
+        self._chunk_tokenizer = chunking
+        self._model_tokenizer = tokens.for_model(chunking, self.max_tokens)
+        options = onnxruntime.SessionOptions()
+        # Its threads would spin waiting for work between batches, taking a core
+        # from the parser; the model's own speed does not need them to.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(
+            str(exported / FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self.dimension: int = int(self._session.get_outputs()[0].shape[1])
+        self._lock = threading.Lock()
+
+    def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
+        size, lap = limits_for(self.max_tokens, self.special_tokens, tokens, overlap)
+        return TokenChunker(self._chunk_tokenizer, size, lap)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> Any:
+        """Unit-length float32 vectors, one row per text."""
+        import numpy as np
+
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        rows = []
+        # One batch at a time, as with torch: the runtime spreads a batch over the cores.
+        with self._lock:
+            for start in range(0, len(texts), batch_size):
+                encoded = self._model_tokenizer.encode_batch(texts[start : start + batch_size])
+                ids = np.array([e.ids for e in encoded], dtype=np.int64)
+                mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": ids * 0}
+                rows.append(self._session.run(None, feed)[0])
+        return np.vstack(rows).astype(np.float32, copy=False)
+
+
+def exportable(model: Any) -> str:
+    """Why this sentence-transformers model cannot be exported as ours is, or ""."""
+    kinds = [type(module).__name__ for module in model]
+    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
+        return f"its modules are {' + '.join(kinds)}, not a transformer with pooling"
+    if getattr(model[1], "pooling_mode", None) != "mean":
+        return "it does not pool by the mean"
+    return ""
+
+
+def export(embedder: Any, dest: Path) -> None:
+    """Export a :class:`~ingestq.embed.local.SentenceTransformerEmbedder` to ``dest``.
+
+    Written to a temporary directory and renamed, so a reader never sees half
+    an export; checked against PyTorch before it is kept.
+    """
+    import torch
+
+    if problem := exportable(embedder.model):
+        raise ConfigError(f"model {embedder.name!r} cannot be exported to ONNX: {problem}")
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = dest.with_name(f".{dest.name}.{os.getpid()}")
+    staging.mkdir(mode=0o700, exist_ok=True)
+    try:
+        graph = _Pooled(embedder.model[0].auto_model.eval(), torch)
+        sample = embedder.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"embedding": {0: "batch"}}
+        # The tracer warns about every shape-dependent branch of the model; they
+        # are checked by comparing the export with PyTorch below, not by reading.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph,
+                tuple(sample[name] for name in names),
+                str(staging / FILE),
+                input_names=names,
+                output_names=["embedding"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,  # the TorchScript exporter: no onnxscript needed
+            )
+        _check(embedder, staging)
+        try:
+            os.replace(staging, dest)
+        except OSError:
+            if not (dest / FILE).exists():
+                raise
+            # Another process exported the same model meanwhile: theirs is as good.
+    finally:
+        if staging.exists():
+            for path in staging.iterdir():
+                path.unlink()
+            staging.rmdir()
+
+
+def _Pooled(transformer: Any, torch: Any) -> Any:
+    """The transformer with mean pooling and normalisation, as one torch module."""
+
+    class Pooled(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(out.dtype)
+            pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    return Pooled().eval()
+
+
+def _check(embedder: Any, exported: Path) -> None:
+    from ingestq.embed.local import model_path
+
+    onnx = OnnxEmbedder(embedder.name, Path(model_path(embedder.name)), exported)
+    agreement = float((onnx.encode(PROBES) * embedder.encode(PROBES)).sum(axis=1).min())
+    if agreement < AGREEMENT:
+        raise ConfigError(
+            f"the ONNX export of {embedder.name!r} disagrees with PyTorch"
+            f" (cosine {agreement:.5f} < {AGREEMENT}); it was not kept"
+        )
