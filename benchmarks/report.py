@@ -122,7 +122,12 @@ def _backends(b: dict[str, Any]) -> list[Row]:
             f"{b['int8_speedup']:.2f}x faster; cosine to float32 {b['int8_cosine_median']:.3f}; "
             f"top-1 agreement {b['int8_top1_agreement']:.0%}, top-5 {b['int8_top5_overlap']:.0%}",
         ),
-        ("  ONNX", "-", b["onnx"]),
+        (
+            "  ONNX Runtime float32 (ingestq's default)",
+            f"{b['onnx_s']:.2f} s",
+            f"{b['onnx_speedup']:.2f}x faster; least cosine to PyTorch "
+            f"{b['onnx_cosine_min']:.6f}; same top-5 {b['onnx_same_top5']:.0%}",
+        ),
     ]
 
 
@@ -138,6 +143,59 @@ def _sandbox(s: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _search(s: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            "10 ingestq search, cold process",
+            _ms(s["cold_s"]),
+            f"import typer {_ms(s['import_typer_s'])}, import chromadb "
+            f"{_ms(s['import_chromadb_s'])} (goal <= {_ms(s['goal_cold_s'])})",
+        ),
+        (
+            "  after the imports",
+            _ms(s["after_imports_s"]),
+            f"goal <= {_ms(s['goal_after_imports_s'])}",
+        ),
+        ("  warm, one Searcher", _ms(s["warm_s"]), "per query"),
+        ("  ingestq ask, an instant LLM", _ms(s["ask_s"]), "whole answer, cold process"),
+    ]
+
+
+def _retrieval(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for kind in ("keyword", "natural"):
+        k = r[kind]
+        for mode in ("vector", "lexical", "hybrid"):
+            page, chunk = k[f"{mode}_page"], k[f"{mode}_chunk"]
+            rows.append(
+                (
+                    f"11 {kind} ({k['queries']} queries), {mode}",
+                    f"{chunk['mrr@10']:.3f}",
+                    f"chunk MRR@10; R@1 {chunk['recall@1']:.2f} R@5 {chunk['recall@5']:.2f};"
+                    f" page MRR@10 {page['mrr@10']:.3f} R@1 {page['recall@1']:.2f}"
+                    f" R@5 {page['recall@5']:.2f}",
+                )
+            )
+        low, high = k["hybrid_minus_vector_chunk_mrr_ci95"]
+        rows.append(("  hybrid - vector, chunk MRR@10", "", f"95% CI [{low:+.3f}, {high:+.3f}]"))
+    cov, agree = r["coverage"], r["onnx_vs_torch"]
+    rows.append(
+        (
+            f"  entries reaching a chunk ({cov['entries']})",
+            f"{cov['covered']:.1%}",
+            f"trafilatura alone {cov['trafilatura_alone']:.1%} (goal >= 99.5%)",
+        )
+    )
+    rows.append(
+        (
+            f"  ONNX vs PyTorch, {agree['chunks']} chunks",
+            f"{agree['min_cosine']:.6f}",
+            f"least cosine; same top-10 {agree['same_top10']:.0%} of {agree['queries']} queries",
+        )
+    )
+    return rows
+
+
 def report(results: dict[str, Any]) -> None:
     rows = _latency(results)
     if c := results.get("corpus"):
@@ -146,6 +204,10 @@ def report(results: dict[str, Any]) -> None:
         rows += _memory(m)
     if sb := results.get("sandbox"):
         rows += _sandbox(sb)
+    if se := results.get("search"):
+        rows += _search(se)
+    if rt := results.get("retrieval"):
+        rows += _retrieval(rt)
     if e := results.get("extractors"):
         rows += _extractors(e)
     if b := results.get("backends"):

@@ -1,6 +1,6 @@
 """ingestq benchmarks: every figure a median, next to a baseline measured in the same run.
 
-    .venv/bin/python benchmarks/run.py              # the full suite, about 10 minutes
+    .venv/bin/python benchmarks/run.py              # the full suite, about 15 minutes
     .venv/bin/python benchmarks/run.py --runs 5     # more repetitions
     .venv/bin/python benchmarks/run.py --only corpus
     .venv/bin/python benchmarks/run.py --smoke      # a reduced corpus, for CI: about 2 minutes
@@ -19,6 +19,10 @@ The figures, numbered as in the README:
 8. Re-ingesting the unchanged corpus against figure 5 (corpus.py).
 9. The corpus parsed in parser processes (the memory-capped sandbox) against
    in-process parsing, same worker, same model (sandbox.py).
+10. ``ingestq search`` cold, after its imports and warm, and ``ask`` with an
+    instant LLM, against ``import typer`` and ``import chromadb`` (searchspeed.py).
+11. Retrieval quality of vector, lexical and hybrid search on three Sphinx
+    manuals, entry coverage, and ONNX against PyTorch (retrieval.py).
 And the PDF text extractors side by side (extractors.py), and an int8 backend of the
 model against float32 (backends.py).
 """
@@ -45,6 +49,8 @@ FIGURES = (
     "corpus",
     "memory",
     "sandbox",
+    "search",
+    "retrieval",
     "extractors",
     "backends",
 )
@@ -87,6 +93,14 @@ def run(figure: str, runs: int, smoke: bool) -> Any:
         from sandbox import bench_sandbox
 
         return bench_sandbox(runs, [CORPUS / f for f in SMOKE_CORPUS] if smoke else None)
+    if figure == "search":
+        from searchspeed import bench_search
+
+        return bench_search(2 if smoke else max(runs * 2, 5))
+    if figure == "retrieval":
+        from retrieval import bench_retrieval
+
+        return bench_retrieval(smoke)
     if figure == "backends":
         from backends import bench_backends
 

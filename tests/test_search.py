@@ -106,6 +106,37 @@ def test_identifiers_are_found_as_typed(server: Server, query: str, expected: st
         assert "lexical" in top["rankers"]
 
 
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("json.dumps()", True),
+        ("os.O_PATH RFC 5322", True),
+        ("--chunk-tokens", True),
+        ("how does json.dumps indent", False),
+        ("Context", False),
+        ("PEP 8 style", False),
+    ],
+)
+def test_a_query_of_names_only_is_told_apart(query: str, names: bool) -> None:
+    assert lexical.names_only(query) is names
+
+
+def test_fusion_weighs_the_lexical_ranking_up_for_names() -> None:
+    from ingestq.ops.search import Hit, fuse
+
+    def ranking(name: str, ids: str) -> list[Hit]:
+        return [
+            Hit(rank, 0.0, "s", None, None, "j", chunk, chunk, {name: {"rank": rank}})
+            for rank, chunk in enumerate(ids, start=1)
+        ]
+
+    rankings = {"vector": ranking("vector", "abc"), "lexical": ranking("lexical", "cab")}
+    assert [h.chunk_id for h in fuse(rankings, 3)] == ["a", "c", "b"]
+    weighted = fuse(rankings, 3, {"lexical": 10.0})
+    assert [h.chunk_id for h in weighted] == ["c", "a", "b"]
+    assert weighted[0].rankers == {"vector": {"rank": 3}, "lexical": {"rank": 1}}
+
+
 def test_search_json_has_page_section_snippet_and_rankers(server: Server) -> None:
     scrape_and_burst(server, "/docs/reference.html", "/docs/install.html", "/docs/manual.pdf")
     hits = json.loads(iq("search", "uninstalling a widget and its cache", "--json").stdout)

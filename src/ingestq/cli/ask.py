@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ingestq.cli import render
-from ingestq.cli.app import app
+from ingestq.cli.app import app, exit_at_once
 from ingestq.cli.options import Json
 from ingestq.config import DEFAULT_COLLECTION, load_settings
 
@@ -33,6 +33,8 @@ def ask(
     from ingestq.ops.ask import ask as run_ask
 
     answer = run_ask(load_settings(), question, k=k, collection=collection)
+    # Read-only, as search is: skip tearing down Chroma, the model and the client.
+    exit_at_once()
     if as_json:
         text = "".join(answer.stream())
         render.print_json({"answer": text, "sources": answer.cited() or answer.labels})

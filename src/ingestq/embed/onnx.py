@@ -20,12 +20,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ingestq.embed import tokens
 from ingestq.embed.chunking import TokenChunker, limits_for
+from ingestq.embed.tokens import for_model, from_file, special_tokens
 from ingestq.errors import ConfigError
 
 #: Bumped when the exported graph changes, so older exports are made again.
-FORMAT = 1
+FORMAT = 2
 FILE = "model.onnx"
 #: The least cosine between an export's vectors and PyTorch's on the probe texts.
 AGREEMENT = 0.9999
@@ -60,14 +60,17 @@ class OnnxEmbedder:
         self.name = name
         config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         self.max_tokens: int = int(config["max_seq_length"])
-        chunking = tokens.from_file(model_dir)
-        self.special_tokens: int = tokens.special_tokens(chunking)
-        self._chunk_tokenizer = chunking
-        self._model_tokenizer = tokens.for_model(chunking, self.max_tokens)
+        self._model_dir = model_dir
+        self._model_tokenizer = for_model(from_file(model_dir), self.max_tokens)
+        self.special_tokens: int = special_tokens(self._model_tokenizer)
+        self._chunk_tokenizer: Any = None  # made by the first chunker(): search needs none
         options = onnxruntime.SessionOptions()
         # Its threads would spin waiting for work between batches, taking a core
         # from the parser; the model's own speed does not need them to.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # The file was optimised when it was exported (see export): doing it
+        # again at every load would be a third of a cold search's model time.
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
         self._session = onnxruntime.InferenceSession(
             str(exported / FILE), options, providers=["CPUExecutionProvider"]
         )
@@ -75,6 +78,9 @@ class OnnxEmbedder:
         self._lock = threading.Lock()
 
     def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
+        with self._lock:
+            if self._chunk_tokenizer is None:
+                self._chunk_tokenizer = from_file(self._model_dir)
         size, lap = limits_for(self.max_tokens, self.special_tokens, tokens, overlap)
         return TokenChunker(self._chunk_tokenizer, size, lap)
 
@@ -138,6 +144,7 @@ def export(embedder: Any, dest: Path) -> None:
                 opset_version=17,
                 dynamo=False,  # the TorchScript exporter: no onnxscript needed
             )
+        _optimise(staging / FILE)
         _check(embedder, staging)
         try:
             os.replace(staging, dest)
@@ -150,6 +157,22 @@ def export(embedder: Any, dest: Path) -> None:
             for path in staging.iterdir():
                 path.unlink()
             staging.rmdir()
+
+
+def _optimise(path: Path) -> None:
+    """Rewrite the graph at path as ONNX Runtime optimises it, so loads can skip that.
+
+    The extended level is the highest whose result runs on any CPU (the level
+    above adds layout changes for this CPU, and exports may be shared by hosts).
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    optimised = path.with_name(f"optimised-{path.name}")
+    options.optimized_model_filepath = str(optimised)
+    onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    os.replace(optimised, path)
 
 
 def _Pooled(transformer: Any, torch: Any) -> Any:

@@ -6,7 +6,11 @@ Three rankings (see docs/search.md for when to use which):
   the collection, run on ONNX Runtime: no torch on this path);
 - ``lexical``: BM25 over the lexical index, which finds identifiers as typed;
 - ``hybrid`` (the default): both, fused by reciprocal rank, each ranking's top
-  :data:`CANDIDATES` taken and each chunk scored ``sum(1 / (RRF_K + rank))``.
+  :data:`CANDIDATES` taken and each chunk scored ``sum(weight / (RRF_K + rank))``.
+  The weights are equal, except that a query made only of names as typed
+  (``click.Context.invoke``, ``--chunk-tokens``) gives the lexical ranking
+  :data:`NAME_WEIGHT`: such a query asks for the chunk that holds the name,
+  which exact matching finds and meaning only approaches.
 
 A :class:`Searcher` keeps the store, the model and the state database open, so
 a script that sends many queries pays for them once.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +34,11 @@ MODES = ("hybrid", "vector", "lexical")
 #: Reciprocal rank fusion's constant: the published default, which our evaluation
 #: found no reason to move (see benchmarks/retrieval.py).
 RRF_K = 60
+#: The lexical ranking's weight for a query of names only. On the evaluation's
+#: 556 name queries it lifts hybrid's chunk MRR@10 from 0.49 (equal weights) to
+#: 0.59, near lexical's own 0.62, and leaves the natural-language queries as they
+#: were; larger weights gain little more.
+NAME_WEIGHT = 10.0
 #: How deep each ranking is read before fusing.
 CANDIDATES = 100
 SNIPPET_CHARS = 240
@@ -94,14 +103,22 @@ class Searcher:
         self._embedder: Future[Embedder] | None = None
         if mode != "lexical":
             self._embedder = _load_in_background(settings)
-            from ingestq.store import open_vector_store
+            try:
+                from ingestq.store import open_vector_store
 
-            self._store = open_vector_store(settings, create=False)
-            self._store.check_collection(collection, settings.model)
+                self._store = open_vector_store(settings, create=False)
+                self._store.check_collection(collection, settings.model)
+            except BaseException:
+                self.close()
+                raise
         elif not lexical.count(self._db, collection):
             raise NotFoundError(f"collection {collection!r} has no indexed text")
 
     def close(self) -> None:
+        # A thread still inside ONNX Runtime's native code when the interpreter
+        # exits aborts the process ("terminate called"): let the load finish.
+        if self._embedder is not None:
+            wait([self._embedder])
         self._db.close()
 
     def __enter__(self) -> Searcher:
@@ -121,7 +138,8 @@ class Searcher:
             rankings["lexical"] = self._by_keyword(query, depth)
         if self.mode != "hybrid":
             return rankings[self.mode][:k]
-        return fuse(rankings, k)
+        weights = {"lexical": NAME_WEIGHT} if lexical.names_only(query) else {}
+        return fuse(rankings, k, weights)
 
     def _by_vector(self, query: str, depth: int) -> list[Hit]:
         assert self._embedder is not None
@@ -174,14 +192,20 @@ def _hit(rank: int, score: float, found: Any, ranker: str) -> Hit:
     )
 
 
-def fuse(rankings: dict[str, list[Hit]], k: int) -> list[Hit]:
-    """Reciprocal rank fusion of ``rankings``: the ``k`` best, each with every ranking's view."""
+def fuse(
+    rankings: dict[str, list[Hit]], k: int, weights: dict[str, float] | None = None
+) -> list[Hit]:
+    """Weighted reciprocal rank fusion of ``rankings`` (weight 1 unless given).
+
+    The ``k`` best, each with every ranking's view of it.
+    """
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
     views: dict[str, dict[str, dict[str, float]]] = {}
-    for ranking in rankings.values():
+    for name, ranking in rankings.items():
+        weight = (weights or {}).get(name, 1.0)
         for hit in ranking:
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (RRF_K + hit.rank)
+            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight / (RRF_K + hit.rank)
             first.setdefault(hit.chunk_id, hit)
             views.setdefault(hit.chunk_id, {}).update(hit.rankers)
     best = sorted(scores, key=lambda chunk: (-scores[chunk], chunk))[:k]

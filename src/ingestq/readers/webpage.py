@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingestq.readers.textclean import normalize
 
@@ -16,6 +17,9 @@ _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+#: A permalink mark ending a heading or an entry ("Quickstart¶"), which
+#: trafilatura keeps as text; the region walk skips the links themselves.
+_PERMALINK = re.compile(r"\s*\u00b6$", re.MULTILINE)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 #: Elements nested deeper than this are unwrapped, their text kept. Real pages
@@ -121,7 +125,31 @@ def title_of(html: str) -> str | None:
 
 
 def html_sections(html: str, url: str) -> list[Section]:
-    """The main content as sections, each under its nearest heading."""
+    """The main content as sections, each under its nearest heading.
+
+    trafilatura's reading of the page, unless the page's main region holds
+    definitions that reading lost: then the region, walked by :mod:`region`.
+    """
+    from ingestq.readers import region
+
+    sections = _extracted_sections(html, url)
+    tree = region.parse_tree(html)
+    area = region.find_region(tree) if tree is not None else None
+    wanted = [_squeeze(normalize(d)) for d in region.definitions(area)] if area is not None else []
+    if wanted:
+        have = _squeeze("".join(f"{s.heading or ''}{s.text}" for s in sections))
+        if any(d not in have for d in wanted):
+            blocks = region.walk(area)
+            return [Section(b.heading, normalize("\n".join(b.lines))) for b in blocks]
+    return sections
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def _extracted_sections(html: str, url: str) -> list[Section]:
+    """trafilatura's main content as sections."""
     import trafilatura
     from lxml import etree
 
@@ -140,11 +168,7 @@ def html_sections(html: str, url: str) -> list[Section]:
     sections = [Section(None, "")]
     main = root.find("main")
     for element in main if main is not None else root:
-        text = normalize(
-            " ".join("".join(element.itertext()).split())
-            if element.tag != "list"
-            else "\n".join(" ".join("".join(i.itertext()).split()) for i in element.iter("item"))
-        )
+        text = _PERMALINK.sub("", normalize("\n".join(_lines(element))))
         if not text:
             continue
         if element.tag == "head":
@@ -153,6 +177,28 @@ def html_sections(html: str, url: str) -> list[Section]:
             last = sections[-1]
             last.text = f"{last.text}\n{text}" if last.text else text
     return [s for s in sections if s.text or s.heading]
+
+
+def _lines(element: Any) -> list[str]:
+    """An element of trafilatura's XML as lines; a list's items each once.
+
+    An item's own text excludes the lists nested in it, which follow as lines
+    of their own (iterating every item and taking all its text repeated them).
+    """
+    if element.tag != "list":
+        return [" ".join("".join(element.itertext()).split())]
+    lines = []
+    for item in element.iterchildren("item"):
+        own = [item.text or ""]
+        nested: list[str] = []
+        for child in item:
+            if child.tag == "list":
+                nested += _lines(child)
+            else:
+                own += [*child.itertext()]
+            own.append(child.tail or "")
+        lines += [" ".join("".join(own).split()), *nested]
+    return lines
 
 
 def text_sections(text: str, markdown: bool) -> list[Section]:

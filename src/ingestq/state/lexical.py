@@ -56,6 +56,13 @@ def terms(text: str) -> str:
     return text + "\n" + " ".join(joined) if joined else text
 
 
+def names_only(query: str) -> bool:
+    """Whether ``query`` is only names as typed: ``json.dumps()``, ``--flag``, ``RFC 5322``."""
+    plain = query.replace("()", " ")
+    rest = _NUMBERED.sub(" ", _IDENTIFIER.sub(" ", plain))
+    return rest != plain and not _WORD.search(rest)
+
+
 def _joined(identifier: str) -> str:
     return re.sub(r"\W+", "_", identifier).strip("_")
 
