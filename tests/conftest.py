@@ -278,3 +278,152 @@ def worker_proc(home: Path, tmp_path: Path) -> Iterator[Any]:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+# -- servers: PostgreSQL, Redis and a Chroma server ---------------------------
+#
+# The machine runs PostgreSQL (127.0.0.1:5432, trust auth, database "test") and
+# Redis (127.0.0.1:6379) before every session. A test run makes its own
+# database, and a Redis key prefix per test; the Chroma server is started here.
+
+PG_ADMIN_URL = os.environ.get("INGESTQ_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("INGESTQ_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class Servers:
+    """The servers of this test run, and how to make a fresh corner of each."""
+
+    run: str  # a name unique to this run: the database's, and the prefix of everything
+    pg_base: str  # a URL of the run's own database
+    redis_url: str
+    chroma_url: str
+    chroma_port: int
+    chroma_path: Path
+    chroma_proc: subprocess.Popen[bytes] | None = None
+    count: int = 0
+
+    def env(self, name: str) -> dict[str, str]:
+        """The INGESTQ_* variables that put ``name``'s state, queue and vectors on the servers."""
+        return {
+            "INGESTQ_DATABASE_URL": f"{self.pg_base}?options=-csearch_path%3D{name}",
+            "INGESTQ_QUEUE_URL": self.redis_url,
+            "INGESTQ_QUEUE_NAME": f"{self.run}_{name}",
+            "INGESTQ_CHROMA_URL": self.chroma_url,
+            "INGESTQ_CHROMA_DATABASE": f"{self.run}_{name}",
+        }
+
+    def fresh(self) -> str:
+        """A new schema in the run's database; its name."""
+        import psycopg
+
+        self.count += 1
+        name = f"t{self.count}"
+        with psycopg.connect(self.pg_base, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return name
+
+    def drop(self, name: str) -> None:
+        import psycopg
+        import redis
+
+        with psycopg.connect(self.pg_base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        client = redis.Redis.from_url(self.redis_url)
+        keys = list(client.scan_iter(f"huey.*.{self.run}_{name}*"))
+        if keys:
+            client.delete(*keys)
+
+    def start_chroma(self) -> None:
+        """Start (or restart) the Chroma server on its port and wait until it answers."""
+        import httpx
+
+        log = (self.chroma_path.parent / "chroma.log").open("ab")
+        chroma = str(Path(sys.executable).parent / "chroma")
+        args = ["run", "--path", str(self.chroma_path), "--port", str(self.chroma_port)]
+        self.chroma_proc = subprocess.Popen(
+            [chroma, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.chroma_url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("the Chroma server did not start")
+
+    def stop_chroma(self) -> None:
+        if self.chroma_proc is not None and self.chroma_proc.poll() is None:
+            self.chroma_proc.terminate()
+            try:
+                self.chroma_proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.chroma_proc.kill()
+                self.chroma_proc.wait(15)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    """This run's database on PostgreSQL, its Redis prefix, and a Chroma server of its own."""
+    import secrets
+
+    import psycopg
+
+    run = f"iqt_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {run}")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{run}"
+    port = free_port()
+    found = Servers(
+        run=run,
+        pg_base=base,
+        redis_url=REDIS_URL,
+        chroma_url=f"http://127.0.0.1:{port}",
+        chroma_port=port,
+        chroma_path=tmp_path_factory.mktemp("chroma-server") / "data",
+    )
+    found.start_chroma()
+    try:
+        yield found
+    finally:
+        found.stop_chroma()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {run} WITH (FORCE)")
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def backend(
+    request: pytest.FixtureRequest, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """Run the test twice: everything under the home, then on the servers.
+
+    Modules of the behavioural suite use it for every test (``pytestmark``).
+    """
+    if request.param == "embedded":
+        yield "embedded"
+        return
+    found: Servers = request.getfixturevalue("servers")
+    name = found.fresh()
+    for key, value in found.env(name).items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield "servers"
+    finally:
+        found.drop(name)
+
+
+def on_servers() -> bool:
+    """Whether the running test has its state on the servers (see ``backend``)."""
+    return bool(os.environ.get("INGESTQ_DATABASE_URL"))

@@ -1,8 +1,11 @@
 """Settings, read once from the environment.
 
-Everything ingestq writes lives under one directory, ``INGESTQ_HOME``. The other
-``INGESTQ_*`` variables tune limits. :func:`load_settings` validates them so a typo
-fails with a clear message instead of a traceback deep in the worker.
+By default everything ingestq writes lives under one directory, ``INGESTQ_HOME``.
+Three URLs move its parts onto servers, each on its own: the state (and the
+stored copies of documents) to PostgreSQL, the queue to Redis, the vectors to a
+Chroma server. The other ``INGESTQ_*`` variables tune limits.
+:func:`load_settings` validates them so a typo fails with a clear message
+instead of a traceback deep in the worker.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ingestq.errors import ConfigError
+from ingestq.masking import mask
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_COLLECTION = "default"
@@ -55,6 +60,15 @@ class Settings:
     # Callbacks.
     callback_url: str | None = None  # the default for --callback
     signing_key: str | None = field(default=None, repr=False)  # never in a log line
+    # Servers (None: embedded under the home). URLs may hold passwords: not in repr.
+    database_url: str | None = field(default=None, repr=False)
+    queue_url: str | None = field(default=None, repr=False)
+    #: The queue's name on Redis (its keys' prefix), so deployments can share one.
+    queue_name: str = "ingestq"
+    chroma_url: str | None = None
+    chroma_token: str | None = field(default=None, repr=False)
+    chroma_tenant: str = "default_tenant"
+    chroma_database: str = "default_database"
 
     @property
     def state_db(self) -> Path:
@@ -79,6 +93,11 @@ class Settings:
     @property
     def worker_lock(self) -> Path:
         return self.home / "worker.lock"
+
+    @property
+    def shared_state(self) -> bool:
+        """Whether the state is on a server, where many workers on many hosts share it."""
+        return self.database_url is not None
 
     @property
     def max_file_bytes(self) -> int:
@@ -150,6 +169,56 @@ def _embedder(env: Mapping[str, str]) -> str:
     return f"openai:{name}" if kind == "openai" else name or DEFAULT_MODEL
 
 
+_SCHEMES = {
+    "INGESTQ_DATABASE_URL": ("postgresql", "postgres"),
+    "INGESTQ_QUEUE_URL": ("redis", "rediss", "unix"),
+    "INGESTQ_CHROMA_URL": ("http", "https"),
+}
+
+
+def _server_url(env: Mapping[str, str], name: str) -> str | None:
+    """A server's URL, checked for its scheme, host and port; never shown with its password."""
+    from urllib.parse import urlsplit
+
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    schemes = _SCHEMES[name]
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ConfigError(f"{name}={mask(raw)!r} is not a valid URL ({exc})") from None
+    if parts.scheme.lower() not in schemes:
+        raise ConfigError(
+            f"{name}={mask(raw)!r}: the URL must start with "
+            + " or ".join(f"{s}://" for s in schemes)
+        )
+    if not parts.hostname and parts.scheme != "unix" and not parts.path:
+        raise ConfigError(f"{name}={mask(raw)!r}: the URL names no host")
+    return raw
+
+
+def _name(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip() or default
+    if not all(c.isalnum() or c in "-_." for c in raw) or len(raw) > 63:
+        raise ConfigError(f"{name} must be letters, digits, '-', '_' or '.', got {raw!r}")
+    return raw
+
+
+def _servers(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that put the state, the queue and the vectors on servers."""
+    return {
+        "database_url": _server_url(env, "INGESTQ_DATABASE_URL"),
+        "queue_url": _server_url(env, "INGESTQ_QUEUE_URL"),
+        "queue_name": _name(env, "INGESTQ_QUEUE_NAME", "ingestq"),
+        "chroma_url": _server_url(env, "INGESTQ_CHROMA_URL"),
+        "chroma_token": env.get("INGESTQ_CHROMA_TOKEN") or None,
+        "chroma_tenant": _name(env, "INGESTQ_CHROMA_TENANT", "default_tenant"),
+        "chroma_database": _name(env, "INGESTQ_CHROMA_DATABASE", "default_database"),
+    }
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from ``env`` (default: ``os.environ``)."""
     env = os.environ if env is None else env
@@ -190,6 +259,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_url=env.get("INGESTQ_CALLBACK_URL") or None,
         llm_model=env.get("INGESTQ_LLM_MODEL") or None,
         signing_key=env.get("INGESTQ_SIGNING_KEY") or None,
+        **_servers(env),
     )
     if settings.heartbeat_s >= settings.lease_s:
         raise ConfigError(

@@ -54,12 +54,20 @@ class ConfigError(UsageError):
     """An ``INGESTQ_*`` environment variable holds a value we cannot use."""
 
 
+class UnreachableError(ConfigError):
+    """A server the configuration names cannot be reached, or refuses our credentials."""
+
+
 class StateError(IngestqError):
     """The state database cannot be used: corrupt, from a newer ingestq, or unwritable."""
 
 
 class StateBusyError(StateError):
     """The state database stayed locked (or unreachable) past its timeout: worth a retry."""
+
+
+class StateUnavailableError(StateBusyError):
+    """The connection to the state database's server broke: worth a retry once it is back."""
 
 
 class QueueError(IngestqError):

@@ -1,8 +1,11 @@
-"""The job queue on Huey: ``queue.db`` (SQLite) under the home.
+"""The job queue on Huey: ``queue.db`` (SQLite) under the home, or Redis.
 
 Huey's storage deletes a task when it is dequeued, so a worker that dies
 mid-task loses the message: delivery is at-most-once, and
-:mod:`ingestq.state.recovery` makes up for it from the state database.
+:mod:`ingestq.state.recovery` makes up for it from the state database. On
+Redis that includes a server restarted empty: the next recovery pass enqueues
+every waiting job again. Delays and ``--at`` use Huey's schedule, a sorted set
+on Redis that every consumer reads, so any worker runs a job when it is due.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from types import FrameType
 from typing import Any
 
 from ingestq.config import Settings
-from ingestq.errors import QueueError
+from ingestq.errors import QueueError, UnreachableError
 from ingestq.home import make_private, prepare_home
+from ingestq.masking import mask, scrub
 from ingestq.queue.base import ConsumerOptions, Handler
 from ingestq.times import parse_time
 
@@ -39,6 +43,42 @@ def sqlite_huey(settings: Settings) -> Any:
             timeout=BUSY_TIMEOUT_S,
         )
     make_private(settings.queue_db)
+    return huey
+
+
+def redis_huey(settings: Settings) -> Any:
+    """Huey's ``RedisHuey`` at ``INGESTQ_QUEUE_URL``, its keys named by ``INGESTQ_QUEUE_NAME``.
+
+    Checked with a PING, so a wrong address or password is one clear line now
+    rather than a failure at the first enqueue.
+    """
+    from huey import RedisHuey
+    from redis import ConnectionPool
+
+    assert settings.queue_url
+    where = mask(settings.queue_url)
+    try:
+        pool = ConnectionPool.from_url(
+            settings.queue_url,
+            socket_connect_timeout=5,
+            # Longer than the blocking read below, or every idle read would time out.
+            socket_timeout=10,
+            health_check_interval=30,
+        )
+        huey = RedisHuey(
+            settings.queue_name,
+            connection_pool=pool,
+            results=False,
+            utc=True,
+            # A blocking read wakes a worker the moment a job arrives, and returns
+            # within a second so a stopping worker is not held up.
+            blocking=True,
+            read_timeout=1,
+        )
+        huey.storage.conn.ping()
+    except Exception as exc:  # redis-py's errors, or a malformed URL
+        reason = scrub(" ".join(str(exc).split()) or type(exc).__name__, settings.queue_url)
+        raise UnreachableError(f"cannot use the job queue at {where}: {reason}") from None
     return huey
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+from ingestq.masking import mask
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -22,18 +24,6 @@ def check_url(raw: str) -> str:
         # Stored, shown in status and sent in callbacks: a password has no place here.
         return f"{mask(raw)}: the URL holds credentials (user:password@); remove them"
     return ""
-
-
-def mask(raw: str) -> str:
-    """``raw`` with any password in it replaced by ``***``."""
-    try:
-        parts = urlsplit(raw.strip())
-        if parts.password is None:
-            return raw
-    except ValueError:
-        return raw.split("@", 1)[-1] if "@" in raw else raw
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def normalize_url(raw: str) -> str:

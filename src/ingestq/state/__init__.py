@@ -13,8 +13,14 @@ from ingestq.home import prepare_home
 from ingestq.state.db import Database, SqliteDatabase
 
 
-def open_state(settings: Settings) -> Database:
-    """The state database of ``settings``: ``state.db`` under the home."""
+def open_state(settings: Settings, connections: int = 4) -> Database:
+    """The state database of ``settings``: PostgreSQL at ``INGESTQ_DATABASE_URL``, else
+    ``state.db`` under the home. ``connections`` bounds a server pool: as many as the
+    process has threads that use the database at once."""
+    if settings.database_url:
+        from ingestq.state.postgres import PostgresDatabase  # imports psycopg
+
+        return PostgresDatabase(settings.database_url, connections)
     prepare_home(settings)
     return SqliteDatabase(settings.state_db)
 

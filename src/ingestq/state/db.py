@@ -38,6 +38,9 @@ BUSY_TIMEOUT_S = 30.0
 class Database(Protocol):
     """A handle on the state database, shared by every thread of a process."""
 
+    #: "sqlite" or "postgresql": the few statements that differ look at it.
+    dialect: str
+
     def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return how many rows it changed."""
         ...
@@ -77,6 +80,8 @@ class SqliteDatabase:
     """``state.db`` under the home: WAL, so readers never block the writer, and a
     generous busy timeout, so an ``ingestq add`` run while the worker writes waits
     its turn instead of failing with "database is locked"."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ingestq.state import lexical_pg
 from ingestq.state.db import Database, fetchval
 
 #: Dotted, colon- or dash-joined names (json.dumps, os.O_PATH, click.Context.invoke,
@@ -74,10 +75,19 @@ def match_expression(query: str) -> str:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
 
 
+def _on_postgres(db: Database) -> bool:
+    # PostgreSQL's full-text search differs from FTS5 in its statements alone:
+    # those are in lexical_pg; what a term is and how rows rank are the same.
+    return db.dialect == "postgresql"
+
+
 def index_chunks(db: Database, rows: Sequence[ChunkRow]) -> None:
     """Add chunks to the index, in one transaction."""
     with db.transaction():
         for row in rows:
+            if _on_postgres(db):
+                lexical_pg.insert(db, row, terms(row.text))
+                continue
             inserted = db.fetchone(
                 "INSERT INTO chunks (chunk_id, job_id, collection, source, chunk_index, page,"
                 " section, text) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
@@ -116,6 +126,9 @@ def delete_document(
 
 def _delete(db: Database, where: str, params: tuple[str, ...]) -> None:
     with db.transaction():
+        if _on_postgres(db):  # no separate FTS table: the terms are a column
+            db.execute(f"DELETE FROM chunks WHERE {where}", params)
+            return
         db.execute(
             f"DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE {where})", params
         )
@@ -131,6 +144,10 @@ def delete_chunks(db: Database, ids: Sequence[str]) -> None:
 
 def search(db: Database, collection: str, query: str, limit: int) -> list[LexicalHit]:
     """The ``limit`` chunks of ``collection`` that best match ``query`` by BM25, best first."""
+    if _on_postgres(db):
+        words = list(dict.fromkeys(lexical_pg.tokens(terms(query))))
+        found = lexical_pg.search(db, collection, words, limit)
+        return [LexicalHit(ChunkRow(**_without(r, "score")), float(r["score"])) for r in found]
     expression = match_expression(query)
     if not expression:
         return []

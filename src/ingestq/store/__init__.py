@@ -18,17 +18,27 @@ if TYPE_CHECKING:
 
 
 def open_vector_store(settings: Settings, *, create: bool = True) -> VectorStore:
-    """The vector store of ``settings``: Chroma under the home.
+    """The vector store of ``settings``: the Chroma server at ``INGESTQ_CHROMA_URL``, else
+    Chroma under the home.
 
     With ``create=False``, a home that never stored a vector is a
     :class:`~ingestq.errors.NotFoundError` instead of a new, empty store.
     """
+    if settings.chroma_url:
+        from ingestq.store.chroma import ChromaStore  # imports chromadb: about 0.5 s
+
+        return ChromaStore.server(
+            settings.chroma_url,
+            settings.chroma_token,
+            settings.chroma_tenant,
+            settings.chroma_database,
+        )
     if not create and not settings.chroma_dir.exists():
         raise NotFoundError("nothing has been ingested yet: run `ingestq add` and a worker")
-    from ingestq.store.chroma import ChromaStore  # imports chromadb: about 1.5 s
+    from ingestq.store.chroma import ChromaStore
 
     prepare_home(settings)
-    return ChromaStore(settings.chroma_dir)
+    return ChromaStore.embedded(settings.chroma_dir)
 
 
 def open_blob_store(settings: Settings) -> BlobStore:

@@ -14,32 +14,78 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ingestq.errors import ModelMismatchError, NotFoundError, StoreError
+from ingestq.errors import ModelMismatchError, NotFoundError, StoreError, UnreachableError
 from ingestq.home import make_private
+from ingestq.masking import mask
 from ingestq.store.vectors import CollectionMeta, Hit, StoredChunk, text_key
 
 log = logging.getLogger(__name__)
 
 
 class ChromaStore:
-    """A :class:`~ingestq.store.vectors.VectorStore` on a persistent Chroma client."""
+    """A :class:`~ingestq.store.vectors.VectorStore` on a Chroma client: embedded
+    (:meth:`embedded`) or a Chroma server (:meth:`server`)."""
 
-    def __init__(self, path: Path) -> None:
-        # Chroma reads this at import; set it before the import, never phone home.
-        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def __init__(self, client: Any, where: str) -> None:
+        self._client = client
+        self.where = where
         try:
-            self._client = chromadb.PersistentClient(
-                path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-            )
             self.max_batch = int(self._client.get_max_batch_size())
         except Exception as exc:  # chromadb's errors have no common base
-            raise StoreError(f"the vector store ({path}) cannot be used: {_short(exc)}") from exc
-        make_private(path / "chroma.sqlite3")
+            raise StoreError(f"the vector store ({where}) cannot be used: {_short(exc)}") from exc
         self._open: dict[str, Any] = {}  # collections checked for their model, by name
+
+    @classmethod
+    def embedded(cls, path: Path) -> ChromaStore:
+        """Chroma's persistent client on ``path``: one writing process at a time."""
+        chromadb, settings = _chromadb()
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            client = chromadb.PersistentClient(path=str(path), settings=settings)
+        except Exception as exc:
+            raise StoreError(f"the vector store ({path}) cannot be used: {_short(exc)}") from exc
+        store = cls(client, str(path))
+        make_private(path / "chroma.sqlite3")
+        return store
+
+    @classmethod
+    def server(cls, url: str, token: str | None, tenant: str, database: str) -> ChromaStore:
+        """A Chroma server's HTTP client; the database is created on first use."""
+        from urllib.parse import urlsplit
+
+        chromadb, settings = _chromadb()
+        parts = urlsplit(url)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            admin = chromadb.AdminClient(
+                settings.__class__(
+                    chroma_api_impl="chromadb.api.fastapi.FastAPI",
+                    chroma_server_host=parts.hostname,
+                    chroma_server_http_port=port,
+                    chroma_server_ssl_enabled=parts.scheme == "https",
+                    chroma_server_headers=headers,
+                    anonymized_telemetry=False,
+                )
+            )
+            try:
+                admin.get_database(database, tenant=tenant)
+            except Exception:
+                admin.create_database(database, tenant=tenant)
+            client = chromadb.HttpClient(
+                host=parts.hostname or "localhost",
+                port=port,
+                ssl=parts.scheme == "https",
+                headers=headers,
+                settings=settings,
+                tenant=tenant,
+                database=database,
+            )
+        except Exception as exc:
+            raise UnreachableError(
+                f"cannot use the Chroma server at {mask(url)}: {_short(exc)}"
+            ) from None
+        return cls(client, mask(url))
 
     # -- collections ------------------------------------------------------------
     def ensure_collection(self, name: str, model: str, dimension: int) -> None:
@@ -217,6 +263,16 @@ class ChromaStore:
                 if vectors:
                     record["embedding"] = [float(x) for x in got["embeddings"][i]]
                 yield record
+
+
+def _chromadb() -> tuple[Any, Any]:
+    """The chromadb module and client settings that never phone home."""
+    # Chroma reads this at import; set it before the import.
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb, ChromaSettings(anonymized_telemetry=False)
 
 
 def _short(exc: BaseException) -> str:
