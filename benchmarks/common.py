@@ -23,6 +23,30 @@ def fresh_env(home: Path) -> dict[str, str]:
     return {**os.environ, "INGESTQ_HOME": str(home), "HF_HUB_OFFLINE": "1"}
 
 
+def settings_for(env: dict[str, str]) -> Any:
+    """ingestq's settings as a process run with ``env`` would load them; this
+    process's own environment is left as it was, for the benchmarks after."""
+    from ingestq.config import load_settings
+
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """Ask ``proc`` to end (SIGTERM); kill it if it has not within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wall(cmd: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

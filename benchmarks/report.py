@@ -90,6 +90,11 @@ def _memory(m: dict[str, Any]) -> list[Row]:
             f"{m['large_mb']:.0f} MB",
             f"{m['growth']:+.1%} against {m['small_pages']} pages (goal within 20%)",
         ),
+        (
+            "  a first start (exports the model to ONNX)",
+            f"{m.get('first_start_mb', 0):.0f} MB",
+            f"{m['small_pages']}-page PDF; later starts load the export",
+        ),
     ]
 
 
@@ -178,6 +183,19 @@ def _retrieval(r: dict[str, Any]) -> list[Row]:
             )
         low, high = k["hybrid_minus_vector_chunk_mrr_ci95"]
         rows.append(("  hybrid - vector, chunk MRR@10", "", f"95% CI [{low:+.3f}, {high:+.3f}]"))
+        if pg := r.get("postgres"):
+            modes = ("vector", "lexical", "hybrid")
+            same = all(
+                pg[kind][f"{m}_{lv}"] == k[f"{m}_{lv}"] for m in modes for lv in ("page", "chunk")
+            )
+            found = ", ".join(f"{m} {pg[kind][f'{m}_chunk']['mrr@10']:.3f}" for m in modes)
+            rows.append(
+                (
+                    "  the same on PostgreSQL",
+                    "identical" if same else "differs",
+                    f"chunk MRR@10 {found}",
+                )
+            )
     cov, agree = r["coverage"], r["onnx_vs_torch"]
     rows.append(
         (
@@ -193,6 +211,142 @@ def _retrieval(r: dict[str, Any]) -> list[Row]:
             f"least cosine; same top-10 {agree['same_top10']:.0%} of {agree['queries']} queries",
         )
     )
+    return rows
+
+
+def _scaleout(s: dict[str, Any]) -> list[Row]:
+    span, wall = s["span_s"], s["wall_s"]
+    rows = [
+        (
+            f"12 corpus on servers, one worker ({s['completed']}/{s['files']} PDFs, "
+            f"{s['chunks']} chunks)",
+            f"{span['servers']:.2f} s",
+            f"embedded {span['embedded']:.2f} s -> overhead {s['overhead']:+.1%} "
+            f"(goal <= {s['goal_overhead']:.0%}); add to last job {wall['servers']:.2f} s "
+            f"against {wall['embedded']:.2f} s",
+        ),
+        (
+            "  the same from the jobs' stage timings",
+            f"{s['stage_overhead']:+.1%}",
+            "extra seconds outside embedding (parsing, indexing) over the embedded jobs' time",
+        ),
+        (
+            "13 two workers on servers",
+            f"{span['servers_x2']:.2f} s",
+            f"{s['two_workers_speedup']:.2f}x the speed of one (add to last job "
+            f"{s['two_workers_wall_speedup']:.2f}x); {s['cpus']} cores",
+        ),
+    ]
+    if "servers_x2_split" in span:
+        rows.append(
+            (
+                "   two workers, INGESTQ_EMBED_THREADS split",
+                f"{span['servers_x2_split']:.2f} s",
+                f"{s['two_split_workers_speedup']:.2f}x the speed of one",
+            )
+        )
+    m = s["model"]
+    job, probe = m["per_job"], m["probe"]
+    ms = 1000
+    rows += [
+        (
+            "14 per job on servers: PostgreSQL commits",
+            f"{job['pg_commits']:.1f}",
+            f"{job['pg_transactions']:.1f} transactions, {job['pg_rows_written']:.1f} rows "
+            f"written, {job['pg_active_ms']:.1f} ms in statements",
+        ),
+        (
+            "  the writer lock held, per job",
+            f"{job['pg_lock_typical_s'] * ms:.1f} ms",
+            f"at the median transaction (observed {job['pg_lock_held_s'] * ms:.1f} ms); a "
+            f"durable one-row commit {probe['durable_commit_s'] * ms:.2f} ms, not durable "
+            f"{probe['async_commit_s'] * ms:.2f} ms, a round trip "
+            f"{probe['round_trip_s'] * ms:.2f} ms",
+        ),
+        ("  Redis commands", f"{job['redis_commands']:.1f}", "add and worker"),
+        (
+            "  Chroma requests",
+            f"{job['chroma_requests']:.1f}",
+            f"{job['chroma_writes']:.1f} writes; {job['chroma_typical_s'] * ms:.1f} ms at the "
+            f"median (observed {job['chroma_s'] * ms:.1f} ms); server CPU "
+            f"{job['chroma_cpu_s'] * ms:.1f} ms",
+        ),
+    ]
+    idle = m["idle_per_worker_s"]
+    rows.append(
+        (
+            "  an idle worker, per second",
+            f"{idle['pg_statements']:.1f}",
+            f"PostgreSQL statements; Redis {idle['redis_commands']:.1f} commands; "
+            f"Chroma {idle['chroma_requests']:.1f} requests",
+        )
+    )
+    for name, c in m["ceilings"].items():
+        w = c["workers"]
+        rows.append(
+            (
+                f"  workers one server of each feeds, {name}",
+                f"{w[c['bottleneck']]:.1f}",
+                f"{c['chunks_per_s']:.0f} chunks/s a worker; PostgreSQL lock {w['pg_lock']:.1f}, "
+                f"a PostgreSQL core {w['pg_core']:.1f}, Redis {w['redis']:.0f}, "
+                f"Chroma {w['chroma']:.1f}",
+            )
+        )
+    return rows
+
+
+def _api(a: dict[str, Any]) -> list[Row]:
+    sub, poll, mem = a["submit"], a["polling"], a["memory"]
+    health = sub["healthz"]
+    rows: list[Row] = []
+    one = a["submit_one_process"]["fresh"]
+    rows.append(
+        (
+            "15 POST /v1/documents 1 MB, one serve process, new content",
+            f"{one['p99_ms']:.0f} ms",
+            f"p99; p50 {one['p50_ms']:.0f} ms; server CPU {one['server_cpu_ms']:.1f} ms (baseline)",
+        )
+    )
+    for kind, label in (("fresh", "new content"), ("duplicate", "a duplicate")):
+        s = sub[kind]
+        rows.append(
+            (
+                f"15 POST /v1/documents 1 MB, {a['submit_clients']} clients, "
+                f"--workers {a['serve_workers']}, {label}",
+                f"{s['p99_ms']:.0f} ms",
+                f"p99; p50 {s['p50_ms']:.0f} ms; server CPU {s['server_cpu_ms']:.1f} ms a "
+                f"request, the clients' {s.get('client_cpu_ms', 0):.1f} ms, "
+                f"{s.get('per_s', 0):.0f}/s; /healthz p99 {health['p99_ms']:.0f} ms, "
+                f"p50 {health['p50_ms']:.0f} ms (goal p99 <= {a['goal_submit_p99_ms']} ms)",
+            )
+        )
+    phases = (
+        ("busy_plain", "a worker embedding"),
+        ("busy_nice", "a worker embedding under nice -n 10"),
+        ("idle", "no worker"),
+    )
+    for phase, label in phases:
+        p = poll[phase]
+        st, hz = p["status"], p["healthz"]
+        rows.append(
+            (
+                f"16 GET /v1/jobs[/id] at {a['polling_rate']}/s, {label}",
+                f"{st['p99_ms']:.0f} ms",
+                f"p99; p50 {st['p50_ms']:.0f} ms; one job p99 {p['job']['p99_ms']:.0f} ms, the "
+                f"list {p['list']['p99_ms']:.0f} ms; server CPU {p['server_cpu_ms']:.1f} ms a "
+                f"request; /healthz p99 {hz['p99_ms']:.0f} ms "
+                f"(goal p99 <= {a['goal_status_p99_ms']} ms)",
+            )
+        )
+    rows += [
+        ("17 serve RSS, idle", f"{mem['idle_mb']:.0f} MB", "baseline"),
+        (
+            f"  after each of {mem['uploads']} uploads of {mem['upload_mb']} MB",
+            f"{mem['last_mb']:.0f} MB",
+            f"last; first {mem['first_mb']:.0f} MB, max {mem['max_mb']:.0f} MB, slope "
+            f"{mem['slope_kb_per_upload']:+.0f} KB an upload",
+        ),
+    ]
     return rows
 
 
@@ -212,6 +366,30 @@ def report(results: dict[str, Any]) -> None:
         rows += _extractors(e)
     if b := results.get("backends"):
         rows += _backends(b)
+    if so := results.get("scaleout"):
+        rows += _scaleout(so)
+    if co := results.get("chromaopen"):
+        from chromaopen import rows as chromaopen_rows
+
+        rows += chromaopen_rows(co)
+    if big := results.get("bigstore"):
+        from bigstore import rows as bigstore_rows
+
+        rows += bigstore_rows(big)
+    if api := results.get("api"):
+        rows += _api(api)
+    if sy := results.get("sync"):
+        from syncbench import rows as sync_rows
+
+        rows += sync_rows(sy)
+    if sd := results.get("statedb"):
+        from statedb import rows as statedb_rows
+
+        rows += statedb_rows(sd)
+    if dv := results.get("device"):
+        from device import rows as device_rows
+
+        rows += device_rows(dv)
     width = max(len(r[0]) for r in rows)
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>9}  {note}")

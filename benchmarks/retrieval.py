@@ -240,6 +240,47 @@ def agreement(settings: Any, torch_model: Any, queries: list[Query]) -> dict[str
             "same_top10": same / max(len(queries), 1), "queries": len(queries)}  # fmt: skip
 
 
+def table(queries: list[Query], ranks: dict[str, Any]) -> dict[str, Any]:
+    """Recall and MRR per kind of query, mode and level, and hybrid's gain over vector."""
+    found: dict[str, Any] = {}
+    for kind in ("keyword", "natural"):
+        picked = [i for i, q in enumerate(queries) if q.kind == kind]
+        found[kind] = {"queries": len(picked)}
+        for mode in MODES:
+            for level, at in (("page", 0), ("chunk", 1)):
+                values = [ranks[mode][i][at] for i in picked]
+                found[kind][f"{mode}_{level}"] = metrics(values)
+        chunk_ranks = {m: [ranks[m][i][1] for i in picked] for m in MODES}
+        found[kind]["hybrid_minus_vector_chunk_mrr_ci95"] = bootstrap(
+            chunk_ranks["hybrid"], chunk_ranks["vector"]
+        )
+    return found
+
+
+@contextmanager
+def on_postgres(settings: Any) -> Iterator[Any]:
+    """The same home with its state moved to a fresh PostgreSQL database by
+    ``migrate-home`` (the vectors stay where they are): the settings to search it."""
+    import dataclasses
+    import secrets
+
+    import psycopg
+
+    from ingestq.ops.migrate import migrate_home
+
+    admin = os.environ.get("INGESTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    name = f"iqb_retrieval_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        target = dataclasses.replace(settings, database_url=admin.rsplit("/", 1)[0] + "/" + name)
+        migrate_home(settings, target)
+        yield target
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def bench_retrieval(smoke: bool = False) -> dict[str, Any]:
     from ingestq.embed import make_embedder
 
@@ -254,17 +295,9 @@ def bench_retrieval(smoke: bool = False) -> dict[str, Any]:
         ranks = evaluate(settings, base, queries, chunks)
         report: dict[str, Any] = {"sets": sets, "pages": len(pages(sets)),
                                   "chunks": sum(len(c) for c in chunks.values())}  # fmt: skip
-        for kind in ("keyword", "natural"):
-            picked = [i for i, q in enumerate(queries) if q.kind == kind]
-            report[kind] = {"queries": len(picked)}
-            for mode in MODES:
-                for level, at in (("page", 0), ("chunk", 1)):
-                    values = [ranks[mode][i][at] for i in picked]
-                    report[kind][f"{mode}_{level}"] = metrics(values)
-            chunk_ranks = {m: [ranks[m][i][1] for i in picked] for m in MODES}
-            report[kind]["hybrid_minus_vector_chunk_mrr_ci95"] = bootstrap(
-                chunk_ranks["hybrid"], chunk_ranks["vector"]
-            )
+        report |= table(queries, ranks)
+        with on_postgres(settings) as pg:
+            report["postgres"] = table(queries, evaluate(pg, base, queries, chunks))
         report["coverage"] = coverage(sets, chunks)
         report["coverage"]["trafilatura_alone"] = coverage_trafilatura_alone(sets)
         report["onnx_vs_torch"] = agreement(settings, torch_model, queries)

@@ -1,6 +1,6 @@
 """ingestq benchmarks: every figure a median, next to a baseline measured in the same run.
 
-    .venv/bin/python benchmarks/run.py              # the full suite, about 15 minutes
+    .venv/bin/python benchmarks/run.py              # the full suite, about 25 minutes
     .venv/bin/python benchmarks/run.py --runs 5     # more repetitions
     .venv/bin/python benchmarks/run.py --only corpus
     .venv/bin/python benchmarks/run.py --smoke      # a reduced corpus, for CI: about 2 minutes
@@ -23,8 +23,28 @@ The figures, numbered as in the README:
     instant LLM, against ``import typer`` and ``import chromadb`` (searchspeed.py).
 11. Retrieval quality of vector, lexical and hybrid search on three Sphinx
     manuals, entry coverage, and ONNX against PyTorch (retrieval.py).
-And the PDF text extractors side by side (extractors.py), and an int8 backend of the
-model against float32 (backends.py).
+12. The corpus through one worker with the state, queue and vectors on servers
+    (PostgreSQL, Redis, a Chroma server) against the embedded default.
+13. Two workers against one, on servers.
+14. What a job and an idle worker ask of each server, and how many workers one
+    of each can feed (scaleout.py, scaling.py; docs/servers.md).
+15. ``POST /v1/documents`` with a 1 MB PDF, 20 concurrent clients, p50 and p99,
+    fresh and duplicate content, on ``serve --workers 2``, against one process and
+    ``GET /healthz`` under the same load.
+16. ``GET /v1/jobs/{id}`` and ``GET /v1/jobs`` polled at 200 requests/s while a
+    worker embeds (plainly, and under ``nice -n 10``), against ``/healthz`` in the
+    same window.
+17. ``ingestq serve``'s RSS across 100 uploads of 50 MB, against its idle RSS
+    (api.py).
+18. ``add DIR --sync`` over 50,000 small PDFs: the first sync, an unchanged one
+    (time, bytes read) and ``--checksum`` (syncbench.py).
+19. ``status``, ``stats``, ``watch`` and ``collections`` with 100,000 jobs and
+    about a million events, on SQLite and PostgreSQL (statedb.py).
+And the PDF text extractors side by side (extractors.py), an int8 backend of the
+model against float32 (backends.py), and opening a Chroma server's store against an
+embedded one (chromaopen.py), search latency and recall with 100,000 and
+1,000,000 synthetic chunks in one collection (bigstore.py), and embedding speed
+per device here with fp16 against fp32 (device.py: the CPU, and CUDA or MPS where present).
 """
 
 from __future__ import annotations
@@ -53,6 +73,13 @@ FIGURES = (
     "retrieval",
     "extractors",
     "backends",
+    "scaleout",
+    "chromaopen",
+    "api",
+    "sync",
+    "statedb",
+    "bigstore",
+    "device",
 )
 SMOKE_CORPUS = [
     "001-trivial/minimal-document.pdf",
@@ -101,6 +128,36 @@ def run(figure: str, runs: int, smoke: bool) -> Any:
         from retrieval import bench_retrieval
 
         return bench_retrieval(smoke)
+    if figure == "scaleout":
+        from scaleout import bench_scaleout
+
+        if smoke:
+            return bench_scaleout(1, [CORPUS / f for f in SMOKE_CORPUS], idle_s=5)
+        return bench_scaleout(runs)
+    if figure == "chromaopen":
+        from chromaopen import bench_chromaopen
+
+        return bench_chromaopen(max(runs * 2, 5))
+    if figure == "api":
+        from api import bench_api
+
+        return bench_api(runs, smoke)
+    if figure == "sync":
+        from syncbench import bench_sync
+
+        return bench_sync(runs, count=500 if smoke else 50_000)
+    if figure == "statedb":
+        from statedb import bench_statedb_both
+
+        return bench_statedb_both(runs, 5_000 if smoke else 100_000)
+    if figure == "bigstore":
+        from bigstore import SMOKE_SIZES, bench_bigstore
+
+        return bench_bigstore(runs, SMOKE_SIZES, smoke=True) if smoke else bench_bigstore(runs)
+    if figure == "device":
+        from device import bench_device
+
+        return bench_device(runs, smoke)
     if figure == "backends":
         from backends import bench_backends
 

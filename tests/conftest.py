@@ -33,6 +33,7 @@ ENCRYPTED = "005-libreoffice-writer-password/libreoffice-writer-password.pdf"
 IMAGE_ONLY = "019-grayscale-image/grayscale-image.pdf"
 BROKEN = "017-unreadable-meta-data/unreadablemetadata.pdf"
 GOOGLE_DOC = "011-google-doc-document/google-doc-document.pdf"
+CRAZY_ONES = "021-pdfa/crazyones-pdfa.pdf"
 
 
 @pytest.fixture(scope="session")
@@ -222,6 +223,10 @@ class WorkerProcess(subprocess.Popen[str]):
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Until the worker has loaded and, on shared state, registered itself."""
+        wait_until(lambda: "ready:" in self.log(), timeout, "the worker to be ready")
 
 
 #: A "fault" that only watches: at exit the process writes its peak resident memory

@@ -14,6 +14,9 @@ import pytest
 from conftest import BROKEN, TRIVIAL, corpus, iq, run_cli, wait_until
 from ingestq.webhooks import HEADER, sign, verify
 
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
+
 KEY, NEXT_KEY = "current-secret", "next-secret"
 
 

@@ -42,6 +42,7 @@ def test_limits_are_read_and_validated(tmp_path: Path) -> None:
         ("INGESTQ_MAX_FILE_MB", "big"),
         ("INGESTQ_JOB_TIMEOUT", "-1"),
         ("INGESTQ_EMBED_BATCH", "0"),
+        ("INGESTQ_EMBED_THREADS", "-1"),
     ):
         with pytest.raises(ConfigError, match=name) as info:
             load_settings({"INGESTQ_HOME": str(tmp_path), name: value})

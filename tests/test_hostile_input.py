@@ -120,14 +120,14 @@ def test_files_that_vanish_during_a_sync_are_skipped(
     for i in range(3):
         shutil.copy(corpus(TRIVIAL), docs / f"{i}.pdf")
         (docs / f"{i}.pdf").write_bytes((docs / f"{i}.pdf").read_bytes() + b"%%%d" % i)
-    hash_file = sync._sha256
+    look_at = sync._digest
 
-    def deleted_while_read(path: Path) -> str:
-        if path.name == "1.pdf":
-            path.unlink()  # someone deletes it between the listing and the read
-        return hash_file(path)
+    def deleted_while_read(path: str, *args: Any) -> Any:
+        if Path(path).name == "1.pdf":
+            Path(path).unlink()  # someone deletes it between the listing and the read
+        return look_at(path, *args)
 
-    monkeypatch.setattr(sync, "_sha256", deleted_while_read)
+    monkeypatch.setattr(sync, "_digest", deleted_while_read)
     result = sync_directory(load_settings(), str(docs))
     assert [Path(p).name for p in result.added] == ["0.pdf", "2.pdf"]
     [skipped] = result.skipped

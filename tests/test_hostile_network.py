@@ -118,7 +118,9 @@ def test_a_read_timeout_is_not_called_a_connect_timeout(server: Any) -> None:
 
 def test_cancel_stops_a_fetch_in_flight(hostile: Hostile, worker_proc: Any) -> None:
     env = {**PRIVATE_OK, "INGESTQ_FETCH_TIMEOUT": "600", "INGESTQ_HEARTBEAT": "0.5"}
-    worker_proc(env=env)
+    # One job at a time: the next job can only run once the worker has let go of
+    # the stuck fetch (and removed what it wrote).
+    worker_proc("--concurrency", "1", env=env)
     [stuck] = json.loads(run_cli("scrape", hostile.url("/dribble-headers"), "--json",
                                  env=env, check=True).stdout)  # fmt: skip
     [after] = json.loads(run_cli("add", str(corpus(TRIVIAL)), "--json", check=True).stdout)

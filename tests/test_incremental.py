@@ -22,6 +22,9 @@ from conftest import (
 )
 from webserver import Server
 
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
+
 ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
 
 
@@ -182,6 +185,7 @@ def test_editing_one_page_re_embeds_only_the_chunks_around_it(tmp_path: Path, ho
 def test_a_file_that_failed_is_not_retried_nightly_until_it_changes(
     tmp_path: Path, home: Path
 ) -> None:
+
     docs = tmp_path / "docs"
     docs.mkdir()
     shutil.copy(corpus(BROKEN), docs / "broken.pdf")

@@ -6,12 +6,17 @@ import json
 import math
 from typing import Any
 
+import pytest
+
 from conftest import BROKEN, FOUR_PAGES, TRIVIAL, corpus, run_burst, run_cli, state
 from ingestq.config import load_settings
 from ingestq.ops.inputs import SubmitOptions
 from ingestq.ops.submit import add_paths
 from ingestq.state.db import fetchval
 from ingestq.store import open_blob_store
+
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
 
 MANUALS = SubmitOptions(collection="manuals")
 

@@ -8,6 +8,9 @@ import pytest
 
 from ingestq.backoff import backoff_delay, next_delay, parse_retry_after
 
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def test_default_schedule_is_about_15s_1min_5min() -> None:
     rng = random.Random(7)

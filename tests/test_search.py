@@ -32,6 +32,9 @@ from ingestq.readers.pdf import open_pdf
 from ingestq.state import lexical
 from webserver import Server
 
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
+
 ENV = {"INGESTQ_ALLOW_PRIVATE_NETWORKS": "1", "INGESTQ_HOST_DELAY": "0"}
 
 QUERIES = [
@@ -53,6 +56,15 @@ def exported(embedder: Any, tmp_path_factory: pytest.TempPathFactory) -> onnx.On
     dest = tmp_path_factory.mktemp("export") / "all-MiniLM-L6-v2"
     onnx.export(embedder, dest)
     return onnx.OnnxEmbedder(embedder.name, Path(model_path(embedder.name)), dest)
+
+
+def test_embed_threads_caps_the_onnx_session(exported: onnx.OnnxEmbedder) -> None:
+    capped = onnx.OnnxEmbedder(exported.name, exported._model_dir, exported.exported, 1)
+    assert capped._session.get_session_options().intra_op_num_threads == 1
+    free = exported._session.get_session_options().intra_op_num_threads
+    assert free == 0, "by default the runtime picks (every core)"
+    text = ["the same vector either way"]
+    assert (capped.encode(text) == exported.encode(text)).all()
 
 
 def corpus_chunks(embedder: Any) -> list[str]:
@@ -185,6 +197,7 @@ def test_a_cold_search_never_imports_torch(server: Server) -> None:
 def test_without_an_export_search_uses_pytorch_and_makes_one(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+
     scrape_and_burst(server, "/docs/reference.html")
     monkeypatch.setenv("INGESTQ_MODELS_DIR", str(tmp_path / "no-export-yet"))
     first = run_cli("search", "json.dumps", "--json", "-k", "1")
@@ -233,7 +246,8 @@ def test_a_worker_mends_a_lexical_index_that_fell_behind(embedder: Any) -> None:
     run_cli("add", str(corpus(FOUR_PAGES)), check=True)
     run_burst(embedder, settings)
     db = state()
-    db.execute("DELETE FROM chunks_fts")
+    if db.dialect == "sqlite":  # PostgreSQL keeps the terms in the chunks table itself
+        db.execute("DELETE FROM chunks_fts")
     db.execute("DELETE FROM chunks")  # as a home from before the lexical index
     run_cli("add", str(corpus(TRIVIAL)), check=True)
     run_burst(embedder, settings)

@@ -224,3 +224,101 @@ def test_a_writer_waits_for_another_instead_of_failing_locked(home: Path) -> Non
     _new(other, 5)  # blocks on the lock, then succeeds
     thread.join()
     assert fetchval(other, "SELECT count(*) FROM jobs") == 5
+
+
+def test_many_threads_of_one_process_write_in_turn_and_lose_no_update(home: Path) -> None:
+    """Twenty threads, each with its own handle, read-modify-write one row 20 times."""
+    setup = _db(home)
+    setup.execute("CREATE TABLE counter (n INTEGER NOT NULL)")
+    setup.execute("INSERT INTO counter (n) VALUES (0)")
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        db = _db(home)
+        try:
+            for _ in range(20):
+                with db.transaction():
+                    n = fetchval(db, "SELECT n FROM counter")
+                    db.execute("UPDATE counter SET n = ?", (n + 1,))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert fetchval(setup, "SELECT n FROM counter") == 400
+
+
+def test_a_writer_of_this_process_gives_up_with_a_busy_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingestq.errors import StateBusyError
+    from ingestq.state import db as db_module
+
+    holder, other = _db(home), _db(home)
+    monkeypatch.setattr(db_module, "BUSY_TIMEOUT_S", 0.3)
+    started, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.transaction():
+            started.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait(5)
+    try:
+        # The process's own writer lock, not SQLite's busy timeout (30 s on this
+        # handle's connection), is what turns the wait into an error.
+        with pytest.raises(StateBusyError, match="stayed locked"), other.transaction():
+            pass
+    finally:
+        done.set()
+        thread.join()
+    with other.transaction():  # and once the holder is done, the lock is free again
+        other.execute("UPDATE jobs SET state = state")
+
+
+def test_the_recovery_lease_has_one_holder_and_gone_workers_are_forgotten(home: Path) -> None:
+    from ingestq.state import workers
+
+    db = _db(home)
+    assert workers.take_lease(db, "recovery", "a:1", 30)
+    assert not workers.take_lease(db, "recovery", "b:2", 30), "held by a:1"
+    assert workers.take_lease(db, "recovery", "a:1", 30), "renewed by its holder"
+    assert workers.take_lease(db, "other", "b:2", 30), "another lease is another name"
+    for owner in ("a:1", "b:2"):
+        workers.register(db, owner, owner.split(":")[0], int(owner.split(":")[1]), "{}")
+    # a:1 went silent a long time ago (killed: it never unregistered).
+    db.execute("UPDATE workers SET seen_at = '2000-01-01T00:00:00.000Z' WHERE owner = 'a:1'")
+    assert [w.owner for w in workers.alive(db, 60)] == ["b:2"]
+    assert workers.forget_gone(db, 3600) == 1
+    assert not workers.take_lease(db, "other", "c:3", 30), "b:2 still holds its lease"
+    assert workers.take_lease(db, "recovery", "c:3", 30), "a:1's lease went with it"
+
+
+def test_the_duplicate_lookup_searches_by_content_not_through_every_job(home: Path) -> None:
+    """EXPLAIN QUERY PLAN of the statement find_live runs for an upload's digest."""
+    db = _db(home)
+    _new(db, 50)
+    seen: list[tuple[str, tuple[object, ...]]] = []
+
+    class Recording:
+        dialect = "sqlite"
+
+        def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[dict[str, object]]:
+            seen.append((sql, tuple(params)))
+            return db.fetchall(sql, params)
+
+    found = jobs.find_live(Recording(), "default", "pdf", "content_hash", ["h7"], jobs.DEDUP_STATES)  # type: ignore[arg-type]
+    assert list(found) == ["h7"]
+    [(sql, params)] = seen
+    with sqlite3.connect(home / "state.db") as raw:
+        plan = " ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "USING INDEX idx_jobs_collection_kind_content_hash" in plan, plan
+    assert "content_hash=?" in plan, plan

@@ -13,7 +13,10 @@ from ingestq.errors import UsageError
 from ingestq.ops.inputs import ChunkOptions, SubmitOptions
 from ingestq.ops.submit import add_paths
 from ingestq.queue import open_queue
-from ingestq.store.blobs import FileBlobStore
+from ingestq.store import open_blob_store
+
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 @pytest.fixture
@@ -45,11 +48,14 @@ def test_each_job_is_enqueued_by_id_and_its_blob_stored(docs: Path) -> None:
     result = add_paths(settings, [str(docs / "a.pdf")])
     [sub] = result.submitted
     assert open_queue(settings).pending_job_ids() == {sub.job.id}
-    blob = FileBlobStore(settings.blobs_dir).path(sub.job.content_hash or "")
-    assert blob.read_bytes() == corpus(TRIVIAL).read_bytes()
+    blobs = open_blob_store(settings)
+    with blobs.open(sub.job.content_hash or "") as blob:
+        assert blob.read() == corpus(TRIVIAL).read_bytes()
     # The job no longer needs the original.
     (docs / "a.pdf").unlink()
-    assert blob.is_file()
+    with blobs.local_path(sub.job.content_hash or "") as path:
+        assert path.read_bytes() == corpus(TRIVIAL).read_bytes()
+    blobs.close()
 
 
 def test_invalid_paths_are_reported_and_valid_ones_still_queued(docs: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import FOUR_PAGES, MULTICOLUMN, TRIVIAL, corpus, iq, run_cli, store_records
 
-pytestmark = pytest.mark.e2e
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("backend")]
 
 
 def sync(directory: Path, *extra: str) -> Any:

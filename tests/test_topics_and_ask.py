@@ -121,9 +121,10 @@ def test_the_openai_embedder_indexes_and_searches_and_retries_on_429(stub: Stub)
     hits = json.loads(run_cli("search", "blind text", "--json", env=env, check=True).stdout)
     assert hits and hits[0]["job_id"] == job["id"]
     assert any(r["path"].endswith("/embeddings") for r in stub.requests)
-    # The default model cannot search a collection built by another.
+    # The default model cannot search a collection built by another: a
+    # configuration error (exit 2), as on a Chroma server.
     other = run_cli("search", "blind text")
-    assert other.returncode == 1 and "openai:stub-embed" in other.stderr
+    assert other.returncode == 2 and "openai:stub-embed" in other.stderr
 
 
 def test_a_bad_embedder_setting_is_a_usage_error() -> None:

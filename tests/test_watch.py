@@ -17,6 +17,9 @@ import pytest
 
 from conftest import BROKEN, FOUR_PAGES, TRIVIAL, corpus, iq, run_cli
 
+# Each test runs twice: on an embedded home, then on the servers (see conftest).
+pytestmark = pytest.mark.usefixtures("backend")
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -59,6 +62,7 @@ def run_in_pty(*args: str, timeout: float = 240) -> tuple[int, str]:
 def test_watch_on_a_terminal_shows_the_jobs_and_exits_1_after_a_failure(
     worker_proc: Any,
 ) -> None:
+
     good, bad = add(corpus(FOUR_PAGES), corpus(BROKEN))
     worker_proc()
     code, screen = run_in_pty("watch", "--until-done", "--interval", "0.3")
@@ -109,6 +113,8 @@ def test_wait_without_a_worker_runs_the_jobs_itself() -> None:
 @pytest.mark.e2e
 def test_wait_with_a_running_worker_lets_it_do_the_work(worker_proc: Any) -> None:
     worker = worker_proc()
+    # On shared state, the worker is seen once it has registered; embedded, by its lock.
+    worker.wait_ready()
     proc = run_cli("add", str(corpus(FOUR_PAGES)), "--wait", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     [final] = json.loads(proc.stdout)

@@ -57,3 +57,10 @@ def next_delay(
     if retry_after is not None:
         return retry_after
     return backoff_delay(attempts, base_s)
+
+
+def short_delay(retry: int, base_s: float = 0.25, cap_s: float = 5.0) -> float:
+    """Seconds before retry number ``retry`` (1-based) of one call to a server that
+    went away for a moment (a restart): doubling from ``base_s`` up to ``cap_s``,
+    with ±20% jitter so the workers of a fleet do not knock together."""
+    return min(base_s * 2.0 ** (retry - 1), cap_s) * random.uniform(1 - JITTER, 1 + JITTER)

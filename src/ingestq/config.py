@@ -37,6 +37,14 @@ class Settings:
     models_root: Path | None = None
     job_timeout_s: float = 300.0
     embed_batch_size: int = 64
+    #: Whether INGESTQ_EMBED_BATCH was set: if not, a GPU takes a larger batch.
+    embed_batch_set: bool = False
+    #: Where a local model runs: "auto", "cpu", "cuda", "cuda:N" or "mps" (see embed/devices.py).
+    device: str = "auto"
+    #: "fp32", "fp16", or "auto" (fp16 on CUDA, fp32 elsewhere).
+    precision: str = "auto"
+    #: Threads one embedding call may use; 0: the runtime's choice (every core).
+    embed_threads: int = 0
     shutdown_grace_s: float = 30.0
     #: The address space a parser process may take (see readers/sandbox.py).
     parse_memory_mb: int = 1500
@@ -67,8 +75,15 @@ class Settings:
     queue_name: str = "ingestq"
     chroma_url: str | None = None
     chroma_token: str | None = field(default=None, repr=False)
+    #: The header the token travels in: "Authorization" (as a Bearer token) or "X-Chroma-Token".
+    chroma_token_header: str = "Authorization"
     chroma_tenant: str = "default_tenant"
     chroma_database: str = "default_database"
+    #: How long a vector store call keeps retrying while the Chroma server is out of reach.
+    chroma_retry_s: float = 60.0
+    # The HTTP API (`ingestq serve`): requests per minute and token, by kind.
+    api_submit_per_min: int = 60
+    api_search_per_min: int = 120
 
     @property
     def state_db(self) -> Path:
@@ -156,6 +171,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw
 
 
+def device_setting(raw: str, name: str = "INGESTQ_DEVICE") -> str:
+    """A device setting, checked for its spelling only (whether it is there is the embedder's)."""
+    value = raw.strip().lower() or "auto"
+    kind, sep, index = value.partition(":")
+    if value in ("auto", "cpu", "cuda", "mps") or (kind == "cuda" and sep and index.isdigit()):
+        return value
+    raise ConfigError(f"{name} must be auto, cpu, cuda, cuda:N or mps, got {raw!r}")
+
+
 def _embedder(env: Mapping[str, str]) -> str:
     """The embedder's name: ``openai:<model>``, or a local model (``local:`` dropped)."""
     spec = env.get("INGESTQ_EMBEDDER") or ""
@@ -213,9 +237,52 @@ def _servers(env: Mapping[str, str]) -> dict[str, Any]:
         "queue_url": _server_url(env, "INGESTQ_QUEUE_URL"),
         "queue_name": _name(env, "INGESTQ_QUEUE_NAME", "ingestq"),
         "chroma_url": _server_url(env, "INGESTQ_CHROMA_URL"),
-        "chroma_token": env.get("INGESTQ_CHROMA_TOKEN") or None,
+        "chroma_token": _token(env, "INGESTQ_CHROMA_TOKEN"),
+        "chroma_token_header": _token_header(env),
         "chroma_tenant": _name(env, "INGESTQ_CHROMA_TENANT", "default_tenant"),
         "chroma_database": _name(env, "INGESTQ_CHROMA_DATABASE", "default_database"),
+        "chroma_retry_s": _number(env, "INGESTQ_CHROMA_RETRY", 60.0, maximum=86400.0),
+    }
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    """A token fit for an HTTP header (printable ASCII, no spaces); never echoed back."""
+    raw = (env.get(name) or "").strip()
+    if raw and not all(33 <= ord(c) <= 126 for c in raw):
+        raise ConfigError(f"{name} must be printable ASCII without spaces (value not shown)")
+    return raw or None
+
+
+_TOKEN_HEADERS = {"authorization": "Authorization", "x-chroma-token": "X-Chroma-Token"}
+
+
+def _token_header(env: Mapping[str, str]) -> str:
+    raw = (env.get("INGESTQ_CHROMA_TOKEN_HEADER") or "Authorization").strip()
+    if raw.lower() not in _TOKEN_HEADERS:
+        raise ConfigError(
+            f"INGESTQ_CHROMA_TOKEN_HEADER must be Authorization or X-Chroma-Token, got {raw!r}"
+        )
+    return _TOKEN_HEADERS[raw.lower()]
+
+
+def _api(env: Mapping[str, str]) -> dict[str, Any]:
+    """The HTTP API's rate limits: requests per minute and token."""
+    return {
+        "api_submit_per_min": _integer(
+            env, "INGESTQ_API_SUBMIT_PER_MIN", 60, minimum=1, maximum=1_000_000
+        ),
+        "api_search_per_min": _integer(
+            env, "INGESTQ_API_SEARCH_PER_MIN", 120, minimum=1, maximum=1_000_000
+        ),
+    }
+
+
+def _device(env: Mapping[str, str]) -> dict[str, Any]:
+    """Where a local model runs, in what precision, and whether its batch was set."""
+    return {
+        "device": device_setting(env.get("INGESTQ_DEVICE") or ""),
+        "precision": _choice(env, "INGESTQ_PRECISION", ("auto", "fp32", "fp16")),
+        "embed_batch_set": bool((env.get("INGESTQ_EMBED_BATCH") or "").strip()),
     }
 
 
@@ -235,6 +302,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         else None,
         job_timeout_s=_number(env, "INGESTQ_JOB_TIMEOUT", 300.0, minimum=0.1, maximum=week),
         embed_batch_size=_integer(env, "INGESTQ_EMBED_BATCH", 64, minimum=1, maximum=65536),
+        embed_threads=_integer(env, "INGESTQ_EMBED_THREADS", 0, minimum=0, maximum=1024),
         shutdown_grace_s=_number(env, "INGESTQ_SHUTDOWN_GRACE", 30.0, maximum=day),
         parse_memory_mb=_integer(
             env, "INGESTQ_PARSE_MEMORY_MB", 1500, minimum=256, maximum=1048576
@@ -259,7 +327,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_url=env.get("INGESTQ_CALLBACK_URL") or None,
         llm_model=env.get("INGESTQ_LLM_MODEL") or None,
         signing_key=env.get("INGESTQ_SIGNING_KEY") or None,
+        **_api(env),
         **_servers(env),
+        **_device(env),
     )
     if settings.heartbeat_s >= settings.lease_s:
         raise ConfigError(

@@ -78,16 +78,52 @@ class StoreError(IngestqError):
     """The vector store cannot be used: corrupt, unreachable, or unwritable."""
 
 
+class StoreUnavailableError(StoreError):
+    """The vector store's server did not answer, even after retries: worth a retry later."""
+
+
+class StoreUnreachableError(UnreachableError, StoreUnavailableError):
+    """The vector store's server did not answer when first opened.
+
+    At the command line a setup problem (exit 2, like every unreachable server);
+    inside a worker's job a passing outage: the job is handed back, not failed.
+    """
+
+
 class NotFoundError(IngestqError):
     """A job id (or prefix) matched nothing."""
+
+
+class ConflictError(StateError):
+    """The thing exists but is in no state for what was asked (remove a processing job)."""
+
+
+class AuthError(IngestqError):
+    """An API request without a valid token (missing, unknown or revoked)."""
+
+
+class TooLargeError(UsageError):
+    """An upload over ``INGESTQ_MAX_FILE_MB``."""
+
+
+class NotPDFError(UsageError):
+    """An upload that is not a PDF (it does not start with ``%PDF-``)."""
+
+
+class RateLimitedError(IngestqError):
+    """Too many API requests of a kind from one token; ``retry_after`` seconds to wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class WorkerRunningError(IngestqError):
     """Another worker already owns this home."""
 
 
-class ModelMismatchError(IngestqError):
-    """A collection was built with a different embedding model than the one in use."""
+class ModelMismatchError(ConfigError):
+    """A collection was built with a different embedding model than the one configured."""
 
 
 class NoLLMError(UsageError):

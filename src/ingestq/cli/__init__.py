@@ -14,17 +14,21 @@ from ingestq.cli import (  # noqa: F401 - importing registers the commands
     add,
     ask,
     control,
+    doctor,
     extract,
     inventory,
+    migrate,
     prune,
     scrape,
     search,
+    serve,
     stats,
     status,
+    tokens,
     watch,
     worker,
 )
-from ingestq.cli.app import app, leaving
+from ingestq.cli.app import app_for, leaving
 from ingestq.cli.options import FLAGS
 from ingestq.errors import IngestqError, UsageError
 
@@ -44,8 +48,9 @@ def entry() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``ingestq`` console script."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, prog_name="ingestq")
+        app_for(args)(args=args, prog_name="ingestq")
     except UsageError as exc:
         # The core names parameters; here they are the flags the user typed.
         _fail(exc.worded(FLAGS), exc.exit_code)

@@ -64,6 +64,14 @@ def add(
             help="With --sync: let an empty directory remove everything.",
         ),
     ] = False,
+    checksum: Annotated[
+        bool,
+        typer.Option(
+            "--checksum",
+            help="With --sync: read and hash every file, not only those whose size,"
+            " times or inode changed.",
+        ),
+    ] = False,
     delay: Delay = None,
     at: At = None,
     callback: Callback = None,
@@ -79,8 +87,10 @@ def add(
 
     With --sync DIR, the collection mirrors the directory: new and changed PDFs
     are ingested, unchanged ones skipped, and the chunks of PDFs deleted since
-    the last sync removed. A missing or empty directory removes nothing unless
-    --allow-empty is given; --dry-run only prints the plan.
+    the last sync removed. A file is read only when its size, times or inode
+    differ from what the last sync saw (or it changed within a second of that
+    sync); --checksum reads and hashes every file. A missing or empty directory
+    removes nothing unless --allow-empty is given; --dry-run only prints the plan.
 
     Exit status: 0 when every path was queued, 1 when some were not, 2 when none was.
 
@@ -88,8 +98,8 @@ def add(
     """
     entries = [*(paths or []), *(read_list(from_file) if from_file else [])]
     options = submit_options(collection, force, chunk_tokens, chunk_overlap, delay, at, callback)
-    if sync or dry_run or allow_empty:
-        _sync(entries, options, sync, dry_run, allow_empty, as_json)
+    if sync or dry_run or allow_empty or checksum:
+        _sync(entries, options, sync, (dry_run, allow_empty, checksum), as_json)
         return
     report_submitted(add_paths(load_settings(), entries, options), as_json, wait)
 
@@ -98,18 +108,23 @@ def _sync(
     entries: list[str],
     options: SubmitOptions,
     sync: bool,
-    dry_run: bool,
-    allow_empty: bool,
+    flags: tuple[bool, bool, bool],
     as_json: bool,
 ) -> None:
     from ingestq.ops.sync import sync_directory
 
+    dry_run, allow_empty, checksum = flags
     if not sync:
-        raise UsageError("--dry-run and --allow-empty go with --sync")
+        raise UsageError("--dry-run, --allow-empty and --checksum go with --sync")
     if len(entries) != 1:
         raise UsageError("--sync takes exactly one directory")
     result = sync_directory(
-        load_settings(), entries[0], options, dry_run=dry_run, allow_empty=allow_empty
+        load_settings(),
+        entries[0],
+        options,
+        dry_run=dry_run,
+        allow_empty=allow_empty,
+        checksum=checksum,
     )
     _show_sync(result, dry_run, as_json)
 
@@ -122,6 +137,7 @@ def _show_sync(result: SyncResult, dry_run: bool, as_json: bool) -> None:
             {
                 "dry_run": dry_run,
                 **result.summary(),
+                "hashed": result.hashed,
                 "plan": {
                     "added": result.added,
                     "changed": result.changed,

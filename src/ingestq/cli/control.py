@@ -11,6 +11,7 @@ from ingestq.cli.app import app
 from ingestq.cli.options import Json
 from ingestq.config import load_settings
 from ingestq.errors import EXIT_FAILURE
+from ingestq.ops.views import job_brief
 
 if TYPE_CHECKING:
     from ingestq.ops.control import ControlResult
@@ -77,9 +78,7 @@ def _show(result: ControlResult, as_json: bool) -> None:
     for error in result.errors:
         render.warn(error)
     if as_json:
-        render.print_json(
-            [{"id": j.id, "source": j.source, "state": j.state} for j in result.changed]
-        )
+        render.print_json([job_brief(j) for j in result.changed])
     else:
         t = render.table("job", "source", "state")
         for j in result.changed:

@@ -80,6 +80,7 @@ class _Lines(_Drawer):
                 change: dict[str, Any] = {"at": now(), "id": job.id}
                 change |= {"source": job.source, "from": old, "to": job.state}
                 change |= {"vectors": job.vector_count, "error": job.error}
+                change |= {"worker": job.lease_owner}
                 print(json.dumps(change), flush=True)
                 continue
             detail = job.error if job.state == "failed" else f"{job.vector_count} vectors"
@@ -125,12 +126,16 @@ def _screen(snap: Snapshot, rate: float) -> RenderableType:
         t.add_column(name, no_wrap=True, min_width=width)
     for name, width in (("elapsed", 7), ("eta", 4), ("vectors", 7)):
         t.add_column(name, no_wrap=True, min_width=width, justify="right")
+    # Which worker (host:pid) runs each job: shown when any job is running.
+    owners = any(job.state == "processing" and job.lease_owner for job in snap.jobs)
+    if owners:
+        t.add_column("worker", no_wrap=True, overflow="ellipsis", min_width=8)
     for job in snap.jobs:
         elapsed, eta = timing(job)
         progress: RenderableType = f"{job.progress:.0f}%"
         if job.state == "processing":
             progress = ProgressBar(total=100, completed=job.progress, width=10)
-        t.add_row(
+        cells: list[RenderableType] = [
             job.id[:ID_PREFIX],
             render.text(render.short_source(job.source, 24)),
             render.state(job.state),
@@ -140,7 +145,11 @@ def _screen(snap: Snapshot, rate: float) -> RenderableType:
             _secs(elapsed),
             _secs(eta),
             str(job.vector_count),
-        )
+        ]
+        if owners:
+            running = job.state == "processing" and job.lease_owner
+            cells.append(render.text(job.lease_owner or "") if running else "")
+        t.add_row(*cells)
     return Group(header, t)
 
 

@@ -98,10 +98,11 @@ def remove(
     Example: ingestq remove 01JD3QX
     """
     from ingestq.ops.inventory import remove_jobs
+    from ingestq.ops.views import job_removed
 
     gone = remove_jobs(load_settings(), job_ids)
     if as_json:
-        render.print_json([{"id": j.id, "source": j.source, "removed": True} for j in gone])
+        render.print_json([job_removed(j) for j in gone])
         return
     for j in gone:
         render.out.print(f"removed {j.id} {render.text(j.source)} ({j.vector_count} chunks)")

@@ -32,7 +32,16 @@ def command_names() -> list[str]:
     import ingestq.cli  # noqa: F401 - importing registers the commands
     from ingestq.cli.app import app
 
-    return [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None
+        names.append(group.name or sub.info.name or "")
+        names += [
+            f"{names[-1]} {c.name or (c.callback.__name__ if c.callback else '')}"
+            for c in sub.registered_commands
+        ]
+    return names
 
 
 def help_text(*args: str) -> str:
@@ -53,7 +62,7 @@ def reference() -> str:
     """The whole page."""
     parts = [HEADER, "## ingestq\n", "```text\n" + help_text() + "```\n"]
     for name in command_names():
-        parts += [f"## ingestq {name}\n", "```text\n" + help_text(name) + "```\n"]
+        parts += [f"## ingestq {name}\n", "```text\n" + help_text(*name.split()) + "```\n"]
     return "\n".join(parts)
 
 

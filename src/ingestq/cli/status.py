@@ -10,40 +10,11 @@ from ingestq.cli import render
 from ingestq.cli.app import app
 from ingestq.cli.options import CollectionFilter, States
 from ingestq.config import load_settings
+from ingestq.ops.views import job_detail
 from ingestq.state.jobs import Job
 
 if TYPE_CHECKING:
     from ingestq.ops.status import JobDetail
-
-DETAIL_FIELDS = (
-    "id",
-    "kind",
-    "source",
-    "collection",
-    "state",
-    "stage",
-    "progress",
-    "attempts",
-    "error",
-    "vector_count",
-    "pages",
-    "title",
-    "final_url",
-    "not_before",
-    "unchanged",
-    "reused",
-    "embedded",
-    "topics",
-    "content_hash",
-    "size_bytes",
-    "options",
-    "queued_at",
-    "started_at",
-    "completed_at",
-    "updated_at",
-    "lease_owner",
-    "heartbeat_at",
-)
 
 
 @app.command()
@@ -119,8 +90,7 @@ def _list_view(found: list[Job], state: list[str] | None, as_json: bool) -> None
 
 
 def _public(job: Job) -> dict[str, Any]:
-    data = job.to_dict()
-    return {key: data[key] for key in DETAIL_FIELDS}
+    return job_detail(job)
 
 
 def _print_detail(job: Job, events: list[dict[str, Any]]) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ingestq.cli import render
-from ingestq.cli.app import app
-from ingestq.config import load_settings
+from ingestq.cli.app import app, exit_at_once
+from ingestq.config import device_setting, load_settings
 
 if TYPE_CHECKING:
     from ingestq.worker.worker import WorkerRun
@@ -19,11 +20,25 @@ if TYPE_CHECKING:
 @app.command()
 def worker(
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-n", min=1, help="Jobs to run at once.")
-    ] = 1,
+        int,
+        typer.Option(
+            "--concurrency",
+            "-n",
+            min=1,
+            help="Jobs to run at once, in a burst too; their texts share the model's batches.",
+        ),
+    ] = 2,
     burst: Annotated[
         bool, typer.Option("--burst", help="Process every job that is due now, then exit.")
     ] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            metavar="DEVICE",
+            help="Embed on auto, cpu, cuda, cuda:N or mps, whatever INGESTQ_DEVICE says.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail.")] = False,
     as_json: Annotated[
         bool,
@@ -37,21 +52,34 @@ def worker(
     Loads the embedding model and the vector store once, then works until
     stopped. Ctrl-C or SIGTERM stops it cleanly: it takes nothing new and
     finishes the job in flight within INGESTQ_SHUTDOWN_GRACE seconds (default
-    30), or puts it back in the queue. A second Ctrl-C stops it at once. Only
-    one worker runs per INGESTQ_HOME.
+    30), or puts it back in the queue. A second Ctrl-C stops it at once. On an
+    embedded home one worker runs at a time; with the state, queue and vectors
+    on servers (INGESTQ_DATABASE_URL, INGESTQ_QUEUE_URL, INGESTQ_CHROMA_URL),
+    run as many as you like, on as many hosts.
 
     A burst ends with a summary of the jobs it ran. It exits 0 once the due
     queue is drained, whether or not jobs failed: a cron wrapper alerts on
     `ingestq status --state failed --since 24h`. It exits non-zero only when
-    the worker itself fails.
+    the worker itself fails, or meets a collection built with another model:
+    then it puts that job back and stops with exit 2.
 
-    Example: ingestq worker --burst
+    The start line names the device the model runs on, its memory, the
+    precision and the batch: INGESTQ_DEVICE=auto (the default) takes CUDA, then
+    MPS, then the CPU; --device overrides it for this worker. A device that runs
+    out of memory halves the batch and goes on.
+
+    Example: ingestq worker --burst --device cpu
     """
     from ingestq.worker.worker import WorkerOptions, run_worker
 
     _setup_logging(verbose, as_json)
     settings = load_settings()
-    logging.getLogger("ingestq").info("worker starting on %s", settings.home)
+    if device is not None:
+        settings = replace(settings, device=device_setting(device, "--device"))
+    # Everything is recorded before run_worker returns or raises; the teardown
+    # left is ONNX Runtime's and Chroma's, which can abort the process while a
+    # job thread that outlived a forced stop is still in native code.
+    exit_at_once()
     run = run_worker(settings, WorkerOptions(concurrency=concurrency, burst=burst))
     if burst:
         _summary(run, as_json)

@@ -3,7 +3,8 @@
 :func:`load_embedder` returns the :class:`~ingestq.embed.base.Embedder` the
 settings name, run the fastest way this machine has: a local model through
 ONNX Runtime once it has been exported (no torch to import), else through
-sentence-transformers (exporting it for next time). ``openai:<model>`` is an
+sentence-transformers (exporting it for next time). On a GPU (see
+:mod:`devices`) it runs on sentence-transformers there. ``openai:<model>`` is an
 OpenAI-compatible endpoint.
 """
 
@@ -25,8 +26,9 @@ _loaded: dict[str, Embedder] = {}
 _loading = threading.Lock()
 
 
-def make_embedder(name: str) -> Embedder:
-    """The embedder ``name`` stands for, on PyTorch; a local model is loaded once per process.
+def make_embedder(name: str, device: str = "cpu", precision: str = "fp32") -> Embedder:
+    """The embedder ``name`` stands for, on PyTorch; a local model is loaded once per process
+    (and per device and precision).
 
     A local model takes seconds and hundreds of megabytes to load, so every
     user in a process (worker threads, ``--wait``, a server answering searches)
@@ -37,21 +39,30 @@ def make_embedder(name: str) -> Embedder:
         from ingestq.embed.openai_api import OpenAIEmbedder
 
         return OpenAIEmbedder(name.removeprefix("openai:"))
+    key = name if (device, precision) == ("cpu", "fp32") else f"{name}@{device}/{precision}"
     with _loading:
-        if name not in _loaded:
+        if key not in _loaded:
             from ingestq.embed.local import SentenceTransformerEmbedder
 
-            _loaded[name] = SentenceTransformerEmbedder(name)
-        return _loaded[name]
+            _loaded[key] = SentenceTransformerEmbedder(name, device, precision)
+        return _loaded[key]
 
 
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder ``settings`` name, on ONNX Runtime where it can be (see :mod:`onnx`)."""
     name, backend = settings.model, settings.embed_backend
-    if name.startswith("openai:") or backend == "torch":
+    if name.startswith("openai:"):
         return make_embedder(name)
+    from ingestq.embed.devices import plan
+
+    where = plan(settings)
+    if where.note:
+        log.warning("%s", where.note)
+    if where.device != "cpu":  # ONNX Runtime runs on the CPU here: a GPU needs torch
+        return make_embedder(name, where.device, where.precision)
     model_dir = _model_dir(name)
-    if model_dir is None:  # a hub name, not a directory: nothing to key an export by
+    if backend == "torch" or model_dir is None:  # a hub name: nothing to key an export by
+        _torch_threads(settings.embed_threads)
         return make_embedder(name)
     from ingestq.embed import onnx
 
@@ -67,8 +78,16 @@ def load_embedder(settings: Settings) -> Embedder:
     with _loading:
         key = str(exported)
         if key not in _loaded:
-            _loaded[key] = onnx.OnnxEmbedder(name, model_dir, exported)
+            _loaded[key] = onnx.OnnxEmbedder(name, model_dir, exported, settings.embed_threads)
         return _loaded[key]
+
+
+def _torch_threads(threads: int) -> None:
+    """Cap PyTorch's threads (for the whole process, as PyTorch allows)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _model_dir(name: str) -> Path | None:

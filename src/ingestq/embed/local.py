@@ -8,6 +8,7 @@ Hugging Face cache).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -16,6 +17,16 @@ from ingestq.config import DEFAULT_MODEL
 from ingestq.embed import tokens
 from ingestq.embed.chunking import TokenChunker, limits_for
 from ingestq.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Texts a model's vectors are checked on: against its ONNX export, or its fp16 self.
+PROBES = [
+    "How are retries configured?",
+    "Die Topologie untersucht Eigenschaften, die unter stetigen Abbildungen erhalten bleiben.",
+    "json.dumps(obj, indent=2) serialises obj to a JSON formatted str.",
+    " ".join(["A long probe that fills the model's input to its limit."] * 40),
+]
 
 
 def model_path(name: str) -> str:
@@ -28,9 +39,16 @@ def model_path(name: str) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """An :class:`~ingestq.embed.base.Embedder` on a sentence-transformers model."""
+    """An :class:`~ingestq.embed.base.Embedder` on a sentence-transformers model.
 
-    def __init__(self, name: str = DEFAULT_MODEL) -> None:
+    ``device`` is a torch device ("cpu", "cuda:0", "mps", see devices.py);
+    ``precision`` "fp16" halves the model once its vectors were checked against
+    fp32 ones (it stays fp32, with a warning, if they differ).
+    """
+
+    def __init__(
+        self, name: str = DEFAULT_MODEL, device: str = "cpu", precision: str = "fp32"
+    ) -> None:
         # Nothing may download at run time; a user who really wants a hub model
         # can set HF_HUB_OFFLINE=0 explicitly.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,7 +62,9 @@ class SentenceTransformerEmbedder:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         self.name = name
-        self.model = SentenceTransformer(model_path(name), device="cpu")
+        self.device = device
+        self.precision = "fp32"
+        self.model = SentenceTransformer(model_path(name), device=device)
         model: Any = self.model
         self.max_tokens: int = int(model.max_seq_length)
         # Renamed in sentence-transformers 5; keep both spellings working.
@@ -61,21 +81,92 @@ class SentenceTransformerEmbedder:
         self._chunk_tokenizer: Any = tokens.copy_of(backend)
         self.special_tokens: int = tokens.special_tokens(self._chunk_tokenizer)
         self._encode_lock = threading.Lock()
+        #: The largest batch the device held: lowered when it runs out of memory.
+        self._ceiling: int | None = None
+        if precision == "fp16":
+            self._halve()
 
     def chunker(self, tokens: int | None = None, overlap: int | None = None) -> TokenChunker:
         """A chunker sized for this model; ``tokens`` is clamped to what it reads."""
         size, lap = limits_for(self.max_tokens, self.special_tokens, tokens, overlap)
         return TokenChunker(self._chunk_tokenizer, size, lap)
 
+    def _halve(self) -> None:
+        """Run the model in fp16 if its vectors agree with fp32's on the probe texts."""
+        import copy
+
+        from ingestq.embed.devices import FP16_AGREEMENT
+
+        full = self.encode(PROBES)
+        # Halved as a copy: fp32 -> fp16 -> fp32 would not give the weights back.
+        fp32, self.model = self.model, copy.deepcopy(self.model).half()
+        agreement = float((self.encode(PROBES) * full).sum(axis=1).min())
+        if agreement < FP16_AGREEMENT:
+            self.model = fp32
+            log.warning(
+                "kept fp32 for %s on %s: its fp16 vectors differ (cosine %.5f < %s)",
+                self.name,
+                self.device,
+                agreement,
+                FP16_AGREEMENT,
+            )
+            return
+        self.tokenizer = self.model.tokenizer
+        self.precision = "fp16"
+
     def encode(self, texts: list[str], batch_size: int = 64) -> Any:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text.
+
+        A device that runs out of memory halves the batch and goes on (and
+        keeps the smaller batch); only a single text it cannot hold fails.
+        """
+        import numpy as np
+
+        from ingestq.embed.devices import out_of_memory
+
         # One batch at a time: torch already spreads a batch over every core,
         # and concurrent calls would fight over the tokenizer's settings.
         with self._encode_lock:
-            return self.model.encode(
-                texts,
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
+            rows: list[Any] = []
+            start = 0
+            while start < len(texts) or not rows:
+                # Until the device ran out of memory, all at once: sentence-transformers
+                # sorts the texts by length across batches, which saves padding.
+                cap = self._ceiling
+                step = len(texts) - start if cap is None else min(cap, len(texts) - start)
+                size = min(batch_size, cap or batch_size)
+                try:
+                    rows.append(self._encode(texts[start : start + step], size))
+                except Exception as exc:
+                    tried = min(size, step)
+                    if tried <= 1 or not out_of_memory(exc):
+                        raise
+                    self._shrink(tried)
+                    continue
+                start += step
+            return rows[0] if len(rows) == 1 else np.vstack(rows)
+
+    def _encode(self, texts: list[str], batch_size: int) -> Any:
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vectors.astype("float32", copy=False)  # fp16 models return fp16
+
+    def _shrink(self, size: int) -> None:
+        """Halve the batch after the device ran out of memory at ``size``; said once."""
+        if self._ceiling is None:
+            log.warning(
+                "%s ran out of memory embedding %d texts at once: halving the batch"
+                " until it fits (kept for this worker's life)",
+                self.device,
+                size,
             )
+        self._ceiling = size // 2
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()  # what the failed batch held

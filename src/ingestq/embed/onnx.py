@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestq.embed.chunking import TokenChunker, limits_for
+from ingestq.embed.local import PROBES
 from ingestq.embed.tokens import for_model, from_file, special_tokens
 from ingestq.errors import ConfigError
 
@@ -29,12 +30,6 @@ FORMAT = 2
 FILE = "model.onnx"
 #: The least cosine between an export's vectors and PyTorch's on the probe texts.
 AGREEMENT = 0.9999
-PROBES = [
-    "How are retries configured?",
-    "Die Topologie untersucht Eigenschaften, die unter stetigen Abbildungen erhalten bleiben.",
-    "json.dumps(obj, indent=2) serialises obj to a JSON formatted str.",
-    " ".join(["A long probe that fills the model's input to its limit."] * 40),
-]
 
 
 def export_dir(models_root: Path, model_dir: Path) -> Path:
@@ -54,10 +49,14 @@ def export_dir(models_root: Path, model_dir: Path) -> Path:
 class OnnxEmbedder:
     """An :class:`~ingestq.embed.base.Embedder` running an exported model on ONNX Runtime."""
 
-    def __init__(self, name: str, model_dir: Path, exported: Path) -> None:
+    def __init__(self, name: str, model_dir: Path, exported: Path, threads: int = 0) -> None:
         import onnxruntime
 
         self.name = name
+        self.exported = exported
+        # The CPU provider alone: a GPU embeds through PyTorch (see devices.py),
+        # which needs no onnxruntime-gpu build matched to the host's CUDA.
+        self.device, self.precision = "cpu", "fp32"
         config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         self.max_tokens: int = int(config["max_seq_length"])
         self._model_dir = model_dir
@@ -68,6 +67,9 @@ class OnnxEmbedder:
         # Its threads would spin waiting for work between batches, taking a core
         # from the parser; the model's own speed does not need them to.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            # Several workers on one host split its cores instead of fighting for them.
+            options.intra_op_num_threads = threads
         # The file was optimised when it was exported (see export): doing it
         # again at every load would be a third of a cold search's model time.
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -45,6 +45,8 @@ class SubmitOptions:
     start_at: str | None = None
     #: POST each job's outcome here (default ``INGESTQ_CALLBACK_URL``).
     callback: str | None = None
+    #: Who submits (an API token's owner); None: the local CLI.
+    owner: str | None = None
 
     def job_options(self, settings: Settings) -> dict[str, Any]:
         """Check the options; what each job records of them."""

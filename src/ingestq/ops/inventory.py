@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingestq.config import Settings
-from ingestq.errors import StateError
+from ingestq.errors import ConflictError, NotFoundError
 from ingestq.pipeline.chunks import ChunkIndex
 from ingestq.state import jobs, open_state, retention, versions
 from ingestq.state.jobs import PROCESSING, Job
@@ -35,9 +35,10 @@ def list_collections(settings: Settings) -> list[CollectionInfo]:
         docs = versions.documents_per_collection(db)
     finally:
         db.close()
-    if not settings.chroma_dir.exists():
+    try:
+        found = open_vector_store(settings, create=False).collections()
+    except NotFoundError:  # an embedded home that never stored a vector
         return []
-    found = open_vector_store(settings).collections()
     out = [
         CollectionInfo(c.name, docs.get(c.name, 0), c.chunks, c.model, c.dimension) for c in found
     ]
@@ -62,20 +63,25 @@ def export(
     return open_vector_store(settings, create=False).records(collection, vectors=vectors)
 
 
-def remove_jobs(settings: Settings, job_ids: Sequence[str]) -> list[Job]:
-    """Delete jobs with their chunks, blobs (unless shared), events and callbacks."""
+def remove_jobs(
+    settings: Settings, job_ids: Sequence[str], *, owner: str | None = None
+) -> list[Job]:
+    """Delete jobs with their chunks, blobs (unless shared), events and callbacks.
+
+    With ``owner``, another owner's job is not found.
+    """
     db = open_state(settings)
     try:
-        doomed = [jobs.get_job(db, job_id) for job_id in job_ids]
+        doomed = [jobs.get_job(db, job_id, owner=owner) for job_id in job_ids]
         for job in doomed:
             if job.state == PROCESSING:
-                raise StateError(f"job {job.id} is processing: `ingestq cancel` it first")
+                raise ConflictError(f"job {job.id} is processing: `ingestq cancel` it first")
         if any(job.vector_count for job in doomed):
             chunks = ChunkIndex(open_vector_store(settings, create=False), db)
             for job in doomed:
                 chunks.delete_job(job.collection, job.id)
         retention.delete_jobs(db, doomed)
-        blobs = open_blob_store(settings)
+        blobs = open_blob_store(settings, db)
         for job in doomed:
             if job.content_hash and not retention.digest_in_use(db, job.content_hash):
                 blobs.delete(job.content_hash)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ingestq.config import Settings
 from ingestq.state import open_state, retention
 from ingestq.store import open_blob_store
+from ingestq.store.blobs import BlobStore
 from ingestq.times import ago
 
 #: An unnamed blob younger than this may belong to an ``add`` still committing.
@@ -40,19 +41,29 @@ def prune(settings: Settings, older_than_s: float, *, dry_run: bool = False) -> 
     try:
         history = retention.prune_history(db, ago(older_than_s), dry_run=dry_run)
         known = retention.known_digests(db)
+        result = PruneResult(jobs=history.jobs, events=history.events, dry_run=dry_run)
+        digests = {d for d in history.old.values() if d}
+        result.kept_blobs = len(digests & history.needed)
+        grace_s = max(older_than_s, ORPHAN_GRACE_S)
+        blobs = open_blob_store(settings, db)
+        _prune_blobs(blobs, result, digests - history.needed, known, grace_s)
     finally:
         db.close()
-    result = PruneResult(jobs=history.jobs, events=history.events, dry_run=dry_run)
-    digests = {d for d in history.old.values() if d}
-    result.kept_blobs = len(digests & history.needed)
-    blobs = open_blob_store(settings)
-    # Old blobs no job names at all: left by an ``add`` that died before its commit.
-    orphans = set(blobs.older_than(max(older_than_s, ORPHAN_GRACE_S))) - known
-    for digest in sorted(digests - history.needed) + sorted(orphans):
+    return result
+
+
+def _prune_blobs(
+    blobs: BlobStore, result: PruneResult, doomed: set[str], known: set[str], grace_s: float
+) -> None:
+    """Delete the ``doomed`` blobs, and old ones no job names at all."""
+    # Orphans: left by an ``add`` that died before its commit.
+    orphans = set(blobs.older_than(grace_s)) - known
+    for digest in sorted(doomed) + sorted(orphans):
         size = blobs.size(digest)
-        if size is None or (not dry_run and not blobs.delete(digest)):
+        if size is None or (not result.dry_run and not blobs.delete(digest)):
             continue  # pruned before, or never stored (a job refused at add)
         result.blobs += 1
         result.bytes += size
         result.removed.append(digest)
-    return result
+    # And the bytes of copies that never became blobs (a put killed halfway).
+    result.bytes += blobs.drop_incomplete(grace_s, dry_run=result.dry_run)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -221,6 +223,27 @@ def check_query(query: str, k: int) -> None:
         raise UsageError("the search query is empty")
     if k < 1:
         raise UsageError("{k} must be at least 1", params=("k",))
+
+
+_FRESH = threading.Lock()
+
+
+@contextmanager
+def fresh_vectors(settings: Settings) -> Iterator[None]:
+    """Read the vector store as other processes left it, one reader at a time.
+
+    For a long-lived process (``serve``): an embedded Chroma client keeps its
+    index in memory and would never see what the worker added since it opened,
+    so each use opens it anew. A Chroma server needs none of this.
+    """
+    if settings.chroma_url:
+        yield
+        return
+    from ingestq.store import release_vector_store
+
+    with _FRESH:
+        release_vector_store(settings)
+        yield
 
 
 def search(

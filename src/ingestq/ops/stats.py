@@ -52,3 +52,34 @@ def _summarise(spans: dict[str, list[float]]) -> dict[str, dict[str, float]]:
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Counters:
+    """Everything on record, for a monitoring scrape (``GET /metrics``)."""
+
+    states: dict[str, int]
+    stage_seconds: dict[str, list[float]]
+    chunks_embedded: int
+    retries: int
+    failures: list[tuple[str, int]]
+
+    @property
+    def queue_depth(self) -> int:
+        """Jobs waiting for a worker: queued, or retrying after a backoff."""
+        return self.states.get("queued", 0) + self.states.get("retrying", 0)
+
+
+def counters(settings: Settings) -> Counters:
+    """The monitoring counters, over every job on record."""
+    db = open_state(settings)
+    try:
+        return Counters(
+            states=metrics.states_since(db, ""),
+            stage_seconds=metrics.stage_seconds(db, ""),
+            chunks_embedded=metrics.chunks_embedded(db),
+            retries=metrics.retries_since(db, ""),
+            failures=metrics.top_failures(db, "", limit=20),
+        )
+    finally:
+        db.close()

@@ -25,11 +25,14 @@ def recent_jobs(
     limit: int | None = 20,
     since: str | None = None,
     collection: str | None = None,
+    owner: str | None = None,
+    before: tuple[str, str] | None = None,
 ) -> list[jobs.Job]:
     """The newest jobs, optionally only those in ``states`` and updated within ``since``.
 
     ``since`` ("24h") looks at the last change, so a cron wrapper asking for jobs
-    that failed in the last day also sees old jobs that failed today.
+    that failed in the last day also sees old jobs that failed today. ``owner``
+    keeps one owner's jobs; ``before`` pages on (see :func:`jobs.list_jobs`).
     """
     bad = [s for s in states if s not in jobs.STATES]
     if bad:
@@ -40,26 +43,36 @@ def recent_jobs(
     db = open_state(settings)
     try:
         return jobs.list_jobs(
-            db, states=states, limit=limit, updated_after=after, collection=collection
+            db,
+            states=states,
+            limit=limit,
+            updated_after=after,
+            collection=collection,
+            owner=owner,
+            before=before,
         )
     finally:
         db.close()
 
 
-def job_details(settings: Settings, ids: Sequence[str]) -> list[JobDetail]:
-    """Each job named by id or unique prefix, with its history."""
+def job_details(
+    settings: Settings, ids: Sequence[str], *, owner: str | None = None
+) -> list[JobDetail]:
+    """Each job named by id or unique prefix (of ``owner``'s, if given), with its history."""
     db = open_state(settings)
     try:
-        found = [jobs.get_job(db, i) for i in ids]
+        found = [jobs.get_job(db, i, owner=owner) for i in ids]
         return [JobDetail(job=j, events=events.events_for(db, j.id)) for j in found]
     finally:
         db.close()
 
 
-def jobs_by_id(settings: Settings, ids: Sequence[str]) -> list[jobs.Job]:
-    """Each job named by id or unique prefix, as it is now."""
+def jobs_by_id(
+    settings: Settings, ids: Sequence[str], *, owner: str | None = None
+) -> list[jobs.Job]:
+    """Each job named by id or unique prefix (of ``owner``'s, if given), as it is now."""
     db = open_state(settings)
     try:
-        return [jobs.get_job(db, i) for i in ids]
+        return [jobs.get_job(db, i, owner=owner) for i in ids]
     finally:
         db.close()

@@ -21,7 +21,9 @@ from ingestq.queue import open_queue
 from ingestq.readers.urls import check_url, normalize_url
 from ingestq.state import jobs, lifecycle, open_state, versions
 from ingestq.state.db import Database
+from ingestq.state.queue_storage import bulk_sqlite_storage
 from ingestq.store import open_blob_store
+from ingestq.store.blobs import BlobStore
 
 
 @dataclass
@@ -76,22 +78,49 @@ def add_paths(
     files = _valid_files(settings, raw_paths, result.errors, resolve=not by_path)
     if not files:
         raise UsageError("nothing to add: " + ("; ".join(result.errors) or "no paths given"))
-    entries = _store_files(settings, files, options, job_options, result.errors)
-    if not entries:
-        raise UsageError("nothing to add: " + "; ".join(result.errors))
-    failed: list[jobs.Job] = []
-    if not options.force:
-        entries, failed = _mark_unchanged(settings, options.collection, entries)
-    if entries:
-        known: Lookup | None
-        if by_path:
-            entries = [(None if s.unchanged else s.source, s) for _, s in entries]
-            known = _live_with_same_content(options.collection, entries)
-        else:
-            known = None if options.force else _live_by_content(options.collection)
-        record_jobs(settings, result, entries, known)
-    result.submitted += [Submitted(job=job, duplicate_of=job.id) for job in failed]
+    # One handle for the whole call: on PostgreSQL the blobs go there too.
+    db = open_state(settings)
+    try:
+        blobs = open_blob_store(settings, db)
+        entries = _store_files(blobs, files, options, job_options, result.errors)
+        if not entries:
+            raise UsageError("nothing to add: " + "; ".join(result.errors))
+        submit_entries(settings, result, entries, options, by_path=by_path, db=db)
+    finally:
+        db.close()
     return result
+
+
+def submit_entries(
+    settings: Settings,
+    result: AddResult,
+    entries: list[Entry],
+    options: SubmitOptions,
+    *,
+    by_path: bool = False,
+    db: Database | None = None,
+) -> None:
+    """Record stored PDFs as jobs, as ``add`` does: unchanged content completes at
+    once, content that failed before is answered with its failed job, and live
+    duplicates with the job that holds them. ``db``: the caller's open state
+    database; without it, one is opened for the call."""
+    handle = db or open_state(settings)
+    try:
+        failed: list[jobs.Job] = []
+        if not options.force:
+            entries, failed = _mark_unchanged(handle, options.collection, entries)
+        if entries:
+            known: Lookup | None
+            if by_path:
+                entries = [(None if s.unchanged else s.source, s) for _, s in entries]
+                known = _live_with_same_content(options.collection, entries)
+            else:
+                known = None if options.force else _live_by_content(options.collection)
+            record_jobs(settings, result, entries, known, handle)
+    finally:
+        if db is None:
+            handle.close()
+    result.submitted += [Submitted(job=job, duplicate_of=job.id) for job in failed]
 
 
 def _live_by_content(collection: str) -> Lookup:
@@ -132,14 +161,13 @@ def _valid_files(
 
 
 def _store_files(
-    settings: Settings,
+    blobs: BlobStore,
     files: list[Path],
     options: SubmitOptions,
     job_options: dict[str, Any],
     errors: list[str],
 ) -> list[Entry]:
     """Copy each file into the blob store; an entry per file, keyed by its content."""
-    blobs = open_blob_store(settings)
     entries: list[Entry] = []
     for path in files:
         try:
@@ -155,13 +183,14 @@ def _store_files(
             size_bytes=size,
             options=job_options,
             not_before=options.start_at,
+            owner=options.owner,
         )
         entries.append((digest, spec))
     return entries
 
 
 def _mark_unchanged(
-    settings: Settings, collection: str, entries: list[Entry]
+    db: Database, collection: str, entries: list[Entry]
 ) -> tuple[list[Entry], list[jobs.Job]]:
     """Files whose document already holds this very content need no work at all.
 
@@ -169,25 +198,26 @@ def _mark_unchanged(
     Files whose last job failed on the same content are left out; their
     failed jobs are returned instead.
     """
-    db = open_state(settings)
-    try:
-        out: list[Entry] = []
-        failed: list[jobs.Job] = []
-        for key, spec in entries:
-            current = versions.current(db, collection, "pdf", spec.source)
-            if current and current.content_hash == spec.content_hash:
-                out.append((None, replace(spec, unchanged=True, not_before=None)))
-            elif job := jobs.failed_before(db, collection, spec.source, spec.content_hash or ""):
-                failed.append(job)
-            elif current:
-                # A known document whose content changed is re-ingested as itself, even
-                # if the new bytes exist under another name: its old chunks must go.
-                out.append((None, spec))
-            else:
-                out.append((key, spec))
-        return out, failed
-    finally:
-        db.close()
+    out: list[Entry] = []
+    failed: list[jobs.Job] = []
+    sources = [spec.source for _, spec in entries]
+    versions_now = versions.current_many(db, collection, "pdf", sources)
+    ever_failed = jobs.with_failures(db, collection, sources)
+    for key, spec in entries:
+        current = versions_now.get(spec.source)
+        if current and current.content_hash == spec.content_hash:
+            out.append((None, replace(spec, unchanged=True, not_before=None)))
+        elif spec.source in ever_failed and (
+            job := jobs.failed_before(db, collection, spec.source, spec.content_hash or "")
+        ):
+            failed.append(job)
+        elif current:
+            # A known document whose content changed is re-ingested as itself, even
+            # if the new bytes exist under another name: its old chunks must go.
+            out.append((None, spec))
+        else:
+            out.append((key, spec))
+    return out, failed
 
 
 def scrape_urls(
@@ -211,7 +241,17 @@ def scrape_urls(
         raise UsageError("nothing to scrape: " + ("; ".join(result.errors) or "no URLs given"))
     collection = options.collection
     entries: list[Entry] = [
-        (url, jobs.NewJob("url", url, collection, options=job_options, not_before=options.start_at))
+        (
+            url,
+            jobs.NewJob(
+                "url",
+                url,
+                collection,
+                options=job_options,
+                not_before=options.start_at,
+                owner=options.owner,
+            ),
+        )
         for url in urls
     ]
 
@@ -244,27 +284,34 @@ def _plan(
 
 
 def record_jobs(
-    settings: Settings, result: AddResult, entries: list[Entry], known: Lookup | None
+    settings: Settings,
+    result: AddResult,
+    entries: list[Entry],
+    known: Lookup | None,
+    db: Database | None = None,
 ) -> None:
     """Create a job per entry, unless its key is already live: then report the duplicate.
 
-    A key of None is never a duplicate (an unchanged document's record).
+    A key of None is never a duplicate (an unchanged document's record). ``db`` is
+    the caller's open state database; without it, one is opened for the call.
     """
-    db = open_state(settings)
+    handle = db or open_state(settings)
     try:
         # The lookup and the inserts in one transaction: two `add`s of the same
         # file at once must not both find nothing and both insert.
-        with db.transaction():
-            existing = known(db, [k for k, _ in entries if k is not None]) if known else {}
+        with handle.transaction():
+            existing = known(handle, [k for k, _ in entries if k is not None]) if known else {}
             plan, to_create = _plan(entries, existing)
-            created = lifecycle.create_jobs(db, to_create) if to_create else []
+            created = lifecycle.create_jobs(handle, to_create) if to_create else []
     finally:
-        db.close()
+        if db is None:
+            handle.close()
     # Enqueue after the jobs are committed: a crash in between leaves a queued job
     # that recovery re-enqueues, never a message without a job.
     waiting = [j for j in created if j.state == jobs.QUEUED]
     if waiting:
-        open_queue(settings).enqueue((j.id for j in waiting), not_before=waiting[0].not_before)
+        queue = open_queue(settings, sqlite_storage=bulk_sqlite_storage)
+        queue.enqueue((j.id for j in waiting), not_before=waiting[0].not_before)
     for (index, live), (_, spec) in zip(plan, entries, strict=True):
         job = created[index] if index is not None else live
         assert job is not None

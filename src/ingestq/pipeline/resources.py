@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ingestq.config import Settings
+from ingestq.embed.batcher import BatchingEmbedder
 from ingestq.readers.sandbox import ParserPool
 from ingestq.store import open_blob_store, open_vector_store
 from ingestq.store.blobs import BlobStore
@@ -22,6 +23,7 @@ from ingestq.store.blobs import BlobStore
 if TYPE_CHECKING:
     from ingestq.embed.base import Embedder
     from ingestq.readers.fetch import Fetcher
+    from ingestq.state.db import Database
     from ingestq.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
@@ -30,16 +32,20 @@ log = logging.getLogger(__name__)
 class Resources:
     """The embedder, the stores, the fetcher and the parser processes of one worker."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, db: Database | None = None
+    ) -> None:
         self.settings = settings
         # One lock for all: Huey's threads start together, and two threads must
         # not load the model twice.
         self._lock = threading.RLock()
         # An embedder given here is shared: tests load the model once for many workers.
-        self._embedder = embedder
+        self._model = embedder
+        self._embedder: BatchingEmbedder | None = None
         self._store: VectorStore | None = None
         self._fetcher: Fetcher | None = None
-        self.blobs: BlobStore = open_blob_store(settings)
+        # The worker's state database: on PostgreSQL the blobs live there.
+        self.blobs: BlobStore = open_blob_store(settings, db)
         self.parsers = ParserPool(settings.parse_memory_mb)
 
     def load(self) -> None:
@@ -52,17 +58,24 @@ class Resources:
     def close(self) -> None:
         """Stop the parser processes and close the fetcher's connections."""
         self.parsers.close()
+        self.blobs.close()
         with self._lock:
             if self._fetcher is not None:
                 self._fetcher.close()
+            if self._embedder is not None:
+                self._embedder.close()
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> BatchingEmbedder:
+        """The model behind this worker's one embedding loop, which every job's
+        texts share (see :mod:`ingestq.embed.batcher`)."""
         with self._lock:
             if self._embedder is None:
-                from ingestq.embed import load_embedder
+                if self._model is None:
+                    from ingestq.embed import load_embedder
 
-                self._embedder = load_embedder(self.settings)
+                    self._model = load_embedder(self.settings)
+                self._embedder = BatchingEmbedder(self._model, self.settings.embed_batch_size)
             return self._embedder
 
     @property

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+#: Makes the SQLite queue's storage class from Huey's ``SqliteStorage`` (given, not
+#: imported, so huey is imported the queue's way); the caller's layer owns it, as
+#: :func:`ingestq.state.queue_storage.bulk_sqlite_storage`, whose SQL the queue keeps none of.
+StorageFactory = Callable[[type[Any]], type[Any]]
 
 #: Runs one delivery of a job id. It must not raise: one job cannot sink the worker.
 Handler = Callable[[str], None]

@@ -10,7 +10,10 @@ on Redis that every consumer reads, so any worker runs a job when it is due.
 
 from __future__ import annotations
 
+import logging
+import math
 import signal
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,22 +24,71 @@ from ingestq.config import Settings
 from ingestq.errors import QueueError, UnreachableError
 from ingestq.home import make_private, prepare_home
 from ingestq.masking import mask, scrub
-from ingestq.queue.base import ConsumerOptions, Handler
+from ingestq.queue.base import ConsumerOptions, Handler, StorageFactory
 from ingestq.times import parse_time
 
 TASK_NAME = "process_job"
 #: Seconds a queue write waits for SQLite's lock, as the state database does.
 BUSY_TIMEOUT_S = 30.0
+#: Messages a bulk enqueue writes in one Redis command or one SQLite transaction.
+BATCH = 1000
 
 
-def sqlite_huey(settings: Settings) -> Any:
-    """Huey on ``queue.db`` under the home."""
-    from huey import SqliteHuey
+#: Clients that ``huey.storage`` imports, if it can, the moment huey is imported.
+_OPTIONAL_CLIENTS = ("redis", "psycopg")
+
+
+def _import_huey(*, servers: bool) -> Any:
+    """The ``huey`` package, with Redis support only when ``servers`` asks for it.
+
+    ``huey.storage`` tries ``import redis`` and ``import psycopg`` at import
+    time. Both are installed for the server backends, and together they cost
+    about 0.3 s: on the SQLite path (every ``add`` of the embedded default)
+    that would double the command's time. So there huey is imported with both
+    hidden, and finds them missing, as it would without them installed. A
+    process that later wants Redis (``migrate-home`` moves a SQLite queue onto
+    Redis) gives ``huey.storage`` the client names its guarded import skipped;
+    tests/test_queue_backends.py checks that this still works with the huey
+    installed.
+    """
+    import sys
+
+    if "huey" not in sys.modules and not servers:
+        hidden = [name for name in _OPTIONAL_CLIENTS if name not in sys.modules]
+        for name in hidden:
+            sys.modules[name] = None  # type: ignore[assignment]  # "not installed"
+        try:
+            import huey
+        finally:
+            for name in hidden:
+                del sys.modules[name]
+    import huey
+    import huey.storage
+
+    if servers and huey.storage.Redis is None:
+        import redis
+        import redis.exceptions
+
+        storage: Any = huey.storage
+        storage.ConnectionPool, storage.Redis = redis.ConnectionPool, redis.Redis
+        storage.ConnectionError = redis.exceptions.ConnectionError
+        storage.TimeoutError = redis.exceptions.TimeoutError
+        storage.RedisStorage.redis_client = redis.Redis  # bound when the class was made
+    return huey
+
+
+def sqlite_huey(settings: Settings, storage: StorageFactory | None = None) -> Any:
+    """Huey on ``queue.db`` under the home; its storage class made by ``storage``
+    from Huey's ``SqliteStorage``, if given (one with ``enqueue_many`` writes
+    batches in one transaction)."""
+    huey_module = _import_huey(servers=False)
+    storage_class = storage(huey_module.storage.SqliteStorage) if storage else None
 
     prepare_home(settings)
     with _queue_errors(f"the job queue ({settings.queue_db})"):
-        huey = SqliteHuey(
+        huey = huey_module.SqliteHuey(
             "ingestq",
+            storage_class=storage_class,
             filename=str(settings.queue_db),
             results=False,
             utc=True,
@@ -52,7 +104,7 @@ def redis_huey(settings: Settings) -> Any:
     Checked with a PING, so a wrong address or password is one clear line now
     rather than a failure at the first enqueue.
     """
-    from huey import RedisHuey
+    RedisHuey = _import_huey(servers=True).RedisHuey
     from redis import ConnectionPool
 
     assert settings.queue_url
@@ -114,11 +166,38 @@ class HueyQueue:
     def enqueue(self, job_ids: Iterable[str], not_before: str | None = None) -> None:
         eta = _future(not_before)
         with _queue_errors(self.name):
+            if eta is None:
+                self._enqueue_now([self._task.s(job_id) for job_id in job_ids])
+                return
             for job_id in job_ids:
-                if eta is None:
-                    self.huey.enqueue(self._task.s(job_id))
-                else:
-                    self._task.schedule(args=(job_id,), eta=eta)
+                self._task.schedule(args=(job_id,), eta=eta)
+
+    def _enqueue_now(self, tasks: list[Any]) -> None:
+        """Enqueue ``tasks``: a thousand to a Redis command or SQLite transaction.
+
+        The messages are exactly those Huey's own ``enqueue`` writes, in the same
+        order, serialized by Huey. On SQLite, Huey's own ``enqueue`` commits and syncs
+        each message (2-4 ms here); a storage with ``enqueue_many`` (the state
+        layer's, which keeps the SQL: see :func:`sqlite_huey`) syncs once a batch.
+        Any other storage goes through Huey message by message.
+        """
+        from huey.storage import RedisStorage
+
+        storage = self.huey.storage
+
+        def lpush(data: list[bytes]) -> None:
+            storage.conn.lpush(storage.queue_key, *data)
+
+        bulk = getattr(storage, "enqueue_many", None)
+        if isinstance(storage, RedisStorage) and type(storage).enqueue is RedisStorage.enqueue:
+            bulk = lpush
+        if bulk is None or not tasks:
+            for task in tasks:
+                self.huey.enqueue(task)
+            return
+        data = [self.huey.serialize_task(task) for task in tasks]
+        for start in range(0, len(data), BATCH):
+            bulk(data[start : start + BATCH])
 
     def pending_job_ids(self) -> set[str]:
         with _queue_errors(self.name):
@@ -148,7 +227,53 @@ class HueyQueue:
     def consume(self, handler: Handler, options: ConsumerOptions) -> None:
         self._handler = handler
         self.huey.on_startup()(options.on_start)
-        _consumer_class()(self.huey, options).run()
+        quiet = _OncePerMinute(self.name)
+        # A logger's filter sees only its own records, not its children's: name
+        # every logger huey's consumer writes to.
+        for name in _HUEY_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
+        try:
+            _consumer_class()(self.huey, options).run()
+        finally:
+            for name in _HUEY_LOGGERS:
+                logging.getLogger(name).removeFilter(quiet)
+
+
+_HUEY_LOGGERS = ("huey", "huey.consumer", "huey.consumer.Worker", "huey.consumer.Scheduler")
+
+
+class _OncePerMinute(logging.Filter):
+    """Huey's consumer logs a traceback at every failed read (several a second while
+    Redis is down): keep one line a minute, and say when the queue answers again."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.queue = name
+        self.last = -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or not _is_connection_error(record.exc_info[1]):
+            return True
+        if time.monotonic() - self.last < 60:
+            return False
+        self.last = time.monotonic()
+        record.msg = "%s is unreachable: %s; retrying (said at most once a minute)"
+        record.args = (self.queue, record.exc_info[1])
+        record.exc_info = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _is_connection_error(exc: BaseException | None) -> bool:
+    """Whether a failed queue read is the server's state, not a bug of ours: any
+    Redis error (a restart shows as refused connections, then as a half-read
+    reply or LOADING), or the network's."""
+    import sys
+
+    redis_errors = sys.modules.get("redis.exceptions")
+    if redis_errors is not None and isinstance(exc, redis_errors.RedisError):
+        return True
+    return isinstance(exc, OSError)
 
 
 def _future(iso: str | None) -> datetime | None:
@@ -171,7 +296,11 @@ def _consumer_class() -> Any:
                 workers=options.workers,
                 worker_type="thread",
                 initial_delay=min(0.1, options.poll_interval_s),
-                max_delay=options.poll_interval_s,
+                # A blocking read (Redis) waits for jobs itself; the delay only
+                # paces retries while the queue is unreachable: back off further.
+                max_delay=max(options.poll_interval_s, 5.0)
+                if huey.storage.blocking
+                else options.poll_interval_s,
                 backoff=1.15,
                 periodic=True,
                 check_worker_health=True,

@@ -70,9 +70,31 @@ def _joined(identifier: str) -> str:
 
 def match_expression(query: str) -> str:
     """The FTS5 query for what a user typed: any of its words or joined identifiers."""
+    return _any_of(_query_words(query))
+
+
+def _query_words(query: str) -> list[str]:
     words = _WORD.findall(terms(query))
-    unique = list(dict.fromkeys(w.lower() for w in words if w.strip("_")))
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+    return list(dict.fromkeys(w.lower() for w in words if w.strip("_")))
+
+
+def _any_of(words: Sequence[str]) -> str:
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _fts_hits(db: Database, words: Sequence[str]) -> dict[str, int]:
+    """How many rows of the FTS5 index hold each word, from its vocabulary table.
+
+    A word the tokenizer would split (not one term) is left out: it is then
+    kept, as a rare one is.
+    """
+    hits: dict[str, int] = {}
+    for word in words:
+        term = lexical_pg.tokens(word)
+        if len(term) == 1:
+            found = fetchval(db, "SELECT doc FROM chunks_fts_vocab WHERE term = ?", (term[0],))
+            hits[word] = int(found or 0)
+    return hits
 
 
 def _on_postgres(db: Database) -> bool:
@@ -142,13 +164,25 @@ def delete_chunks(db: Database, ids: Sequence[str]) -> None:
         _delete(db, f"chunk_id IN ({','.join('?' * len(part))})", tuple(part))
 
 
-def search(db: Database, collection: str, query: str, limit: int) -> list[LexicalHit]:
-    """The ``limit`` chunks of ``collection`` that best match ``query`` by BM25, best first."""
+def search(
+    db: Database, collection: str, query: str, limit: int, *, prune: bool = True
+) -> list[LexicalHit]:
+    """The ``limit`` chunks of ``collection`` that best match ``query`` by BM25, best first.
+
+    With ``prune`` (the default), words that at least half of all chunks hold are
+    not matched (:func:`lexical_pg.informative`): they weigh nothing in BM25, and
+    matching them would score nearly every chunk.
+    """
     if _on_postgres(db):
         words = list(dict.fromkeys(lexical_pg.tokens(terms(query))))
-        found = lexical_pg.search(db, collection, words, limit)
+        found = lexical_pg.search(db, collection, words, limit, prune=prune)
         return [LexicalHit(ChunkRow(**_without(r, "score")), float(r["score"])) for r in found]
-    expression = match_expression(query)
+    words = _query_words(query)
+    if prune and words:
+        # FTS5's bm25() counts N and n over the whole index, every collection.
+        total = int(fetchval(db, "SELECT count(*) FROM chunks") or 0)
+        words = lexical_pg.informative(words, _fts_hits(db, words), total)
+    expression = _any_of(words)
     if not expression:
         return []
     rows = db.fetchall(

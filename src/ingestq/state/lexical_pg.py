@@ -10,6 +10,8 @@ the state lives:
 - the ranking is BM25 with FTS5's constants (k1 = 1.2, b = 0.75, and FTS5's
   floor for the weight of a term most rows hold), over the whole index as FTS5
   counts it. A GIN index finds the rows that hold any query term.
+
+Both databases drop a query's common words before the match (:func:`informative`).
 """
 
 from __future__ import annotations
@@ -78,14 +80,23 @@ def insert(db: Database, row: ChunkRow, indexed: str) -> None:
     )
 
 
-def search(db: Database, collection: str, words: Sequence[str], limit: int) -> list[Row]:
-    """The rows that best match ``words`` by BM25, best first, each with its ``score``."""
+def search(
+    db: Database, collection: str, words: Sequence[str], limit: int, *, prune: bool = True
+) -> list[Row]:
+    """The rows that best match ``words`` by BM25, best first, each with its ``score``.
+
+    With ``prune``, the words too common to weigh anything are dropped first
+    (see :func:`informative`).
+    """
     stats = db.fetchone("SELECT count(*) AS n, avg(length) AS avgdl FROM chunks")
     total = int(stats["n"]) if stats else 0
     if not total or not words:
         return []
     avgdl = float(stats["avgdl"] or 1.0) if stats else 1.0
-    weights = [_idf(db, total, word) for word in words]
+    hits = {word: _hits(db, word) for word in words}
+    if prune:
+        words = informative(words, hits, total)
+    weights = [idf(total, hits[word]) for word in words]
     return db.fetchall(
         "SELECT c.chunk_id, c.job_id, c.collection, c.source, c.chunk_index, c.page, c.section,"
         " c.text, (SELECT sum(q.idf * cardinality(u.positions) * ?"
@@ -109,11 +120,31 @@ def search(db: Database, collection: str, words: Sequence[str], limit: int) -> l
     )
 
 
-def _idf(db: Database, total: int, word: str) -> float:
-    """FTS5's inverse document frequency of ``word``, with its floor for common words."""
+def informative(words: Sequence[str], hits: dict[str, int], total: int) -> list[str]:
+    """``words`` without those that at least half the ``total`` rows hold; never none.
+
+    BM25's weight of a word in ``n`` of ``N`` rows is log((N - n + 0.5) / (n + 0.5)),
+    which is 0 or less exactly when 2n >= N; FTS5 (and :func:`idf`) then floors it
+    at 1e-6. Such a word ("the", "of", "are") changes a score by at most
+    1e-6 * (k1 + 1), so dropping it leaves the ranking as it was, but matching it
+    would make the query score nearly every row. The rarest word is always
+    kept, so a query of common words alone still finds rows.
+    """
+    kept = [w for w in words if 2 * hits.get(w, 0) < total]
+    if kept or not words:
+        return kept
+    return [min(words, key=lambda w: hits.get(w, 0))]
+
+
+def _hits(db: Database, word: str) -> int:
+    """How many rows (of every collection, as FTS5 counts) hold ``word``."""
     row = db.fetchone(
         "SELECT count(*) AS n FROM chunks WHERE terms @@ ?::tsquery", (tsquery([word]),)
     )
-    hits = int(row["n"]) if row else 0
-    idf = math.log((total - hits + 0.5) / (hits + 0.5))
-    return idf if idf > 0 else 1e-6
+    return int(row["n"]) if row else 0
+
+
+def idf(total: int, hits: int) -> float:
+    """FTS5's inverse document frequency of a word in ``hits`` of ``total`` rows, floored."""
+    weight = math.log((total - hits + 0.5) / (hits + 0.5))
+    return weight if weight > 0 else 1e-6

@@ -72,6 +72,22 @@ def due(db: Database) -> list[Callback]:
     return [Callback(**(r | {"body": r["body"].encode()})) for r in rows]
 
 
+def claim(db: Database, callback: Callback, hold_s: float) -> bool:
+    """Take a due callback for sending: push its time ``hold_s`` ahead so no other
+    worker takes it meanwhile. False if another worker took it first.
+
+    Workers sharing the state all look at the outbox; this conditional write is
+    what keeps two of them from sending one callback twice. A worker that dies
+    holding one lets it become due again after ``hold_s``.
+    """
+    stamp = now()
+    taken = db.execute(
+        "UPDATE callbacks SET next_at = ? WHERE id = ? AND state = ? AND next_at <= ?",
+        (format_time(datetime.now(UTC) + timedelta(seconds=hold_s)), callback.id, PENDING, stamp),
+    )
+    return taken > 0
+
+
 def pending_count(db: Database) -> int:
     """How many callbacks are still to be delivered, due or not."""
     return int(fetchval(db, "SELECT count(*) FROM callbacks WHERE state = ?", (PENDING,)) or 0)

@@ -119,6 +119,104 @@ M007_LEXICAL_INDEX = [
     "CREATE INDEX idx_chunks_terms ON chunks USING GIN (terms)",
 ]
 
+M008_WORKERS_AND_LEASES = [
+    f"""CREATE TABLE workers (
+        owner {TEXT} PRIMARY KEY,
+        host {TEXT} NOT NULL,
+        pid BIGINT NOT NULL,
+        setup {TEXT} NOT NULL,
+        started_at {TEXT} NOT NULL,
+        seen_at {TEXT} NOT NULL
+    )""",
+    f"""CREATE TABLE leases (
+        name {TEXT} PRIMARY KEY,
+        owner {TEXT} NOT NULL,
+        until_at {TEXT} NOT NULL
+    )""",
+]
+
+# Blobs, so a file added on one host is read by a worker on another: parts of
+# about 1 MB, written before the row that names them (see state/blobdata.py).
+M009_BLOBS = [
+    f"""CREATE TABLE blobs (
+        digest {TEXT} PRIMARY KEY,
+        size BIGINT NOT NULL,
+        parts BIGINT NOT NULL,
+        part_size BIGINT NOT NULL,
+        upload {TEXT} NOT NULL,
+        stored_at {TEXT} NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX idx_blobs_upload ON blobs (upload)",
+    "CREATE INDEX idx_blobs_stored_at ON blobs (stored_at)",
+    f"""CREATE TABLE blob_parts (
+        upload {TEXT} NOT NULL,
+        n BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        written_at {TEXT} NOT NULL,
+        PRIMARY KEY (upload, n)
+    )""",
+    # Parts are written once and read whole: compressing PDFs again gains nothing.
+    "ALTER TABLE blob_parts ALTER COLUMN data SET STORAGE EXTERNAL",
+]
+
+# The HTTP API's tokens (hashed) and each job's owner (NULL: the local CLI).
+M010_TOKENS_AND_OWNERS = [
+    f"""CREATE TABLE tokens (
+        id {TEXT} PRIMARY KEY,
+        owner {TEXT} NOT NULL,
+        digest {TEXT} NOT NULL,
+        admin BIGINT NOT NULL,
+        created_at {TEXT} NOT NULL,
+        revoked_at {TEXT},
+        last_used_at {TEXT}
+    )""",
+    "CREATE INDEX idx_tokens_owner ON tokens (owner)",
+    f"ALTER TABLE jobs ADD COLUMN owner {TEXT}",
+    "CREATE INDEX idx_jobs_owner_queued_at ON jobs (owner, queued_at)",
+]
+
+# The API's rate limits, shared by every `serve` process (see state/ratelimits.py).
+M011_SHARED_RATE_LIMITS = [
+    f"""CREATE TABLE rate_limits (
+        scope {TEXT} NOT NULL,
+        subject {TEXT} NOT NULL,
+        tokens DOUBLE PRECISION NOT NULL,
+        refilled_at DOUBLE PRECISION NOT NULL,
+        granted BIGINT NOT NULL,
+        PRIMARY KEY (scope, subject)
+    )""",
+]
+
+# What `add --sync` last saw of each file (see state/filestats.py).
+M012_FILE_STATS_AND_LOOKUPS = [
+    f"""CREATE TABLE file_stats (
+        collection {TEXT} NOT NULL,
+        path {TEXT} NOT NULL,
+        size BIGINT NOT NULL,
+        mtime_ns BIGINT NOT NULL,
+        ino BIGINT NOT NULL,
+        ctime_ns BIGINT NOT NULL,
+        content_hash {TEXT} NOT NULL,
+        seen_ns BIGINT NOT NULL,
+        PRIMARY KEY (collection, path)
+    )""",
+    # Events by kind and time (`stats`, the counters), jobs by their last change.
+    "CREATE INDEX idx_events_event_at ON events (event, at)",
+    "CREATE INDEX idx_jobs_updated_at_state ON jobs (updated_at, state)",
+    "CREATE INDEX idx_jobs_state_completed_at ON jobs (state, completed_at)",
+    "CREATE INDEX idx_jobs_state_updated_at ON jobs (state, updated_at)",
+]
+
+# SQLite's 13 adds a vocabulary table over its FTS5 index (how many rows hold
+# each term). PostgreSQL needs none: it counts a term's rows through the GIN
+# index on chunks.terms. Kept, empty, so both schemas stay at the same number.
+M013_LEXICAL_VOCABULARY: list[str] = []
+
+# Jobs by content, for duplicate detection (see the SQLite migration's comment).
+M014_JOBS_BY_CONTENT = [
+    "CREATE INDEX idx_jobs_collection_kind_content_hash ON jobs (collection, kind, content_hash)",
+]
+
 MIGRATIONS: list[list[str]] = [
     M001_JOBS_AND_EVENTS,
     M002_WEB_FIELDS,
@@ -127,4 +225,11 @@ MIGRATIONS: list[list[str]] = [
     M005_CHUNK_REUSE,
     M006_CALLBACKS,
     M007_LEXICAL_INDEX,
+    M008_WORKERS_AND_LEASES,
+    M009_BLOBS,
+    M010_TOKENS_AND_OWNERS,
+    M011_SHARED_RATE_LIMITS,
+    M012_FILE_STATS_AND_LOOKUPS,
+    M013_LEXICAL_VOCABULARY,
+    M014_JOBS_BY_CONTENT,
 ]

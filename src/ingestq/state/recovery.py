@@ -10,6 +10,7 @@ the worker repairs everything else from what this module finds (see
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ingestq.state import outbox
@@ -28,19 +29,40 @@ class RecoveryReport:
 
 
 def recover_lost_leases(
-    db: Database, live_owner: str, lease_s: float, max_attempts: int, report: RecoveryReport
+    db: Database,
+    live_owner: str,
+    lease_s: float,
+    max_attempts: int,
+    report: RecoveryReport,
+    *,
+    exclusive: bool = True,
+    dead: Sequence[str] = (),
 ) -> None:
     """Put back ``processing`` jobs whose worker is gone or whose lease expired.
+
+    ``exclusive``: ``live_owner`` is the only worker there can be (an embedded
+    home, under its lock), so any other owner's job is lost at once. Otherwise
+    workers share the state, and an expired lease says a worker is gone, or
+    its name being in ``dead`` (a process of this host that no longer runs).
+    The whole pass is one transaction, and transactions run one at a time, so
+    of two workers recovering together only the first finds each job: it
+    alone puts it back, and the event names it.
 
     The lost attempt stays counted: a document that kills the worker every
     time ends ``failed`` after its last attempt instead of looping forever.
     """
     stamp = now()
+    lost = "coalesce(heartbeat_at, '') < ?"
+    params: tuple[str, ...] = (PROCESSING, ago(lease_s))
+    if exclusive:
+        lost = f"(coalesce(lease_owner, '') != ? OR {lost})"
+        params = (PROCESSING, live_owner, ago(lease_s))
+    elif dead:
+        lost = f"(lease_owner IN ({', '.join('?' * len(dead))}) OR {lost})"
+        params = (PROCESSING, *dead, ago(lease_s))
     with db.transaction():
         rows = db.fetchall(
-            "SELECT id, lease_owner, attempts FROM jobs WHERE state = ?"
-            " AND (coalesce(lease_owner, '') != ? OR coalesce(heartbeat_at, '') < ?)",
-            (PROCESSING, live_owner, ago(lease_s)),
+            f"SELECT id, lease_owner, attempts FROM jobs WHERE state = ? AND {lost}", params
         )
         for row in rows:
             spent = row["attempts"] >= max_attempts
@@ -60,11 +82,21 @@ def recover_lost_leases(
                 db,
                 row["id"],
                 "recovered",
-                f"lease of {row['lease_owner']} lost" + ("; no attempt left" if spent else ""),
+                f"lease of {row['lease_owner']} lost; recovered by {live_owner}"
+                + ("; no attempt left" if spent else ""),
             )
             if spent:
                 outbox.queue_for(db, row["id"])
             (report.failed if spent else report.requeued).append(row["id"])
+
+
+def lease_owners(db: Database) -> list[str]:
+    """The workers named by the leases of processing jobs."""
+    rows = db.fetchall(
+        "SELECT DISTINCT lease_owner FROM jobs WHERE state = ? AND lease_owner IS NOT NULL",
+        (PROCESSING,),
+    )
+    return [r["lease_owner"] for r in rows]
 
 
 def waiting(db: Database) -> list[tuple[str, str | None]]:

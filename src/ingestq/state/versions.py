@@ -41,6 +41,20 @@ def current(db: Database, collection: str, kind: str, key: str) -> Version | Non
     return Version(**row) if row else None
 
 
+def current_many(db: Database, collection: str, kind: str, keys: list[str]) -> dict[str, Version]:
+    """The current version of each of the documents ``keys`` that has one."""
+    found: dict[str, Version] = {}
+    for start in range(0, len(keys), 500):  # well under SQLite's parameter limit
+        batch = keys[start : start + 500]
+        rows = db.fetchall(
+            f"SELECT {_COLUMNS} FROM sources WHERE collection = ? AND kind = ?"
+            f" AND key IN ({','.join('?' * len(batch))})",
+            (collection, kind, *batch),
+        )
+        found.update((r["key"], Version(**r)) for r in rows)
+    return found
+
+
 def record(db: Database, version: Version) -> None:
     """Make ``version`` current (call inside the caller's transaction)."""
     db.execute(

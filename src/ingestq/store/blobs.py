@@ -19,6 +19,7 @@ from typing import BinaryIO, Protocol
 from ingestq.errors import BlobMissingError
 
 _CHUNK = 1024 * 1024
+_INCOMING = ".incoming-"  # a copy being made, renamed to its digest once whole
 
 
 class BlobStore(Protocol):
@@ -54,6 +55,14 @@ class BlobStore(Protocol):
         """Digests of blobs last stored more than ``seconds`` ago."""
         ...
 
+    def drop_incomplete(self, seconds: float, *, dry_run: bool = False) -> int:
+        """Delete what puts that died left (untouched for ``seconds``); return its bytes."""
+        ...
+
+    def close(self) -> None:
+        """Let go of what the store holds (a database it opened itself)."""
+        ...
+
 
 def put_bytes(store: BlobStore, data: bytes) -> tuple[str, int]:
     """Store ``data`` (a downloaded document); return its SHA-256 and size."""
@@ -65,6 +74,9 @@ class FileBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def close(self) -> None:
+        pass  # nothing held between calls
 
     def path(self, digest: str) -> Path:
         # Two-level fan-out keeps directories small on big corpora.
@@ -78,7 +90,7 @@ class FileBlobStore:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         hasher = hashlib.sha256()
         size = 0
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=_INCOMING)
         try:
             with os.fdopen(fd, "wb") as out:
                 while block := stream.read(_CHUNK):
@@ -146,3 +158,18 @@ class FileBlobStore:
                     continue
                 if stored < horizon:
                     yield path.name
+
+    def drop_incomplete(self, seconds: float, *, dry_run: bool = False) -> int:
+        horizon = time.time() - seconds
+        freed = 0
+        for path in self.root.glob(_INCOMING + "*") if self.root.is_dir() else ():
+            try:
+                stat = path.stat()
+                if stat.st_mtime >= horizon:
+                    continue  # an ``add`` may still be copying it
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            freed += stat.st_size
+        return freed

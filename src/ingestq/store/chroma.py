@@ -9,28 +9,38 @@ without internet that fails, and elsewhere it would silently mix two models.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from ingestq.errors import ModelMismatchError, NotFoundError, StoreError, UnreachableError
+from ingestq.errors import IngestqError, ModelMismatchError, NotFoundError, StoreError
 from ingestq.home import make_private
-from ingestq.masking import mask
+from ingestq.store.chroma_server import Retrier, ServerConfig, chroma_module, connect
 from ingestq.store.vectors import CollectionMeta, Hit, StoredChunk, text_key
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class ChromaStore:
     """A :class:`~ingestq.store.vectors.VectorStore` on a Chroma client: embedded
-    (:meth:`embedded`) or a Chroma server (:meth:`server`)."""
+    (:meth:`embedded`) or a Chroma server (:meth:`server`).
 
-    def __init__(self, client: Any, where: str) -> None:
+    On a server every call goes through a :class:`~ingestq.store.chroma_server.Retrier`:
+    a restart of the server costs a few seconds, not a job.
+    """
+
+    def __init__(self, client: Any, where: str, retry: Retrier | None = None) -> None:
         self._client = client
         self.where = where
+        self._retry = retry
         try:
-            self.max_batch = int(self._client.get_max_batch_size())
+            self.max_batch = int(self._do(self._client.get_max_batch_size))
+        except IngestqError:
+            raise
         except Exception as exc:  # chromadb's errors have no common base
             raise StoreError(f"the vector store ({where}) cannot be used: {_short(exc)}") from exc
         self._open: dict[str, Any] = {}  # collections checked for their model, by name
@@ -38,7 +48,7 @@ class ChromaStore:
     @classmethod
     def embedded(cls, path: Path) -> ChromaStore:
         """Chroma's persistent client on ``path``: one writing process at a time."""
-        chromadb, settings = _chromadb()
+        chromadb, settings = chroma_module()
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             client = chromadb.PersistentClient(path=str(path), settings=settings)
@@ -49,77 +59,81 @@ class ChromaStore:
         return store
 
     @classmethod
-    def server(cls, url: str, token: str | None, tenant: str, database: str) -> ChromaStore:
-        """A Chroma server's HTTP client; the database is created on first use."""
-        from urllib.parse import urlsplit
+    def server(
+        cls,
+        url: str,
+        token: str | None,
+        tenant: str,
+        database: str,
+        *,
+        token_header: str = "Authorization",
+        retry_s: float = 60.0,
+    ) -> ChromaStore:
+        """A Chroma server's HTTP client; the database is created on first use.
 
-        chromadb, settings = _chromadb()
-        parts = urlsplit(url)
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            admin = chromadb.AdminClient(
-                settings.__class__(
-                    chroma_api_impl="chromadb.api.fastapi.FastAPI",
-                    chroma_server_host=parts.hostname,
-                    chroma_server_http_port=port,
-                    chroma_server_ssl_enabled=parts.scheme == "https",
-                    chroma_server_headers=headers,
-                    anonymized_telemetry=False,
-                )
-            )
-            try:
-                admin.get_database(database, tenant=tenant)
-            except Exception:
-                admin.create_database(database, tenant=tenant)
-            client = chromadb.HttpClient(
-                host=parts.hostname or "localhost",
-                port=port,
-                ssl=parts.scheme == "https",
-                headers=headers,
-                settings=settings,
-                tenant=tenant,
-                database=database,
-            )
-        except Exception as exc:
-            raise UnreachableError(
-                f"cannot use the Chroma server at {mask(url)}: {_short(exc)}"
-            ) from None
-        return cls(client, mask(url))
+        A :class:`~ingestq.errors.ConfigError` (one line) if the server cannot be
+        reached, refuses the token, or has no such tenant.
+        """
+        cfg = ServerConfig(url, token, token_header, tenant, database, retry_s)
+        client, retry = connect(cfg)
+        return cls(client, cfg.where, retry)
+
+    def _do(self, call: Callable[[], T], again: Callable[[], T] | None = None) -> T:
+        """``call()``, tried again (as ``again()``) while a server is out of reach."""
+        return call() if self._retry is None else self._retry(call, again)
 
     # -- collections ------------------------------------------------------------
     def ensure_collection(self, name: str, model: str, dimension: int) -> None:
-        coll = self._open.get(name) or self._client.get_or_create_collection(
-            name,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedding_model": model, "dimension": dimension},
-            embedding_function=None,
-        )
+        coll = self._open.get(name) or self._do(lambda: self._get_or_create(name, model, dimension))
         meta = coll.metadata or {}
         if meta.get("embedding_model") != model or meta.get("dimension") != dimension:
             raise ModelMismatchError(
-                f"collection {name!r} was built with {meta.get('embedding_model')!r} "
-                f"({meta.get('dimension')} dims), not {model!r} ({dimension} dims); "
-                "use the same model or another collection"
+                f"collection {name!r} {self._at()}was built with {_built(meta)},"
+                f" not {model!r} ({dimension} dims); use the same model"
+                " (INGESTQ_MODEL or INGESTQ_EMBEDDER) or another collection"
             )
         self._open[name] = coll
+
+    def _get_or_create(self, name: str, model: str, dimension: int) -> Any:
+        try:
+            return self._client.get_or_create_collection(
+                name,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedding_model": model, "dimension": dimension},
+                embedding_function=None,
+            )
+        except Exception as exc:
+            from chromadb.errors import UniqueConstraintError
+
+            # Two workers creating it at once: the loser may hear "already
+            # exists". It exists, which is what we asked; its model is checked next.
+            if isinstance(exc, UniqueConstraintError) or "already exists" in str(exc):
+                return self._client.get_collection(name, embedding_function=None)
+            raise
 
     def check_collection(self, name: str, model: str) -> None:
         meta = self._get(name).metadata or {}
         if meta.get("embedding_model") != model:
             raise ModelMismatchError(
-                f"collection {name!r} was built with {meta.get('embedding_model')!r}, "
-                f"not {model!r}; search it with the model that built it"
+                f"collection {name!r} {self._at()}was built with {_built(meta)}, not"
+                f" {model!r}; search it with the model that built it (INGESTQ_MODEL"
+                " or INGESTQ_EMBEDDER)"
             )
+
+    def _at(self) -> str:
+        return f"on the Chroma server at {self.where} " if self._retry is not None else ""
 
     def collections(self) -> list[CollectionMeta]:
         out = []
-        for found in self._client.list_collections():
+        for found in self._do(self._client.list_collections):
             coll = self._get(found if isinstance(found, str) else found.name)
             meta = coll.metadata or {}
             out.append(
                 CollectionMeta(
-                    coll.name, int(coll.count()), meta.get("embedding_model"), meta.get("dimension")
+                    coll.name,
+                    int(self._do(coll.count)),
+                    meta.get("embedding_model"),
+                    meta.get("dimension"),
                 )
             )
         return out
@@ -129,7 +143,9 @@ class ChromaStore:
         if name in self._open:
             return self._open[name]
         try:
-            return self._client.get_collection(name, embedding_function=None)
+            return self._do(lambda: self._client.get_collection(name, embedding_function=None))
+        except IngestqError:
+            raise  # the server is out of reach or refuses us: nothing said about the collection
         except Exception as exc:  # chromadb raises NotFoundError or ValueError by version
             raise NotFoundError(f"collection {name!r} does not exist yet") from exc
 
@@ -152,21 +168,24 @@ class ChromaStore:
 
         ``add``, not ``upsert``: upsert merges metadata into an existing record,
         so a replaced chunk could keep stale fields. Callers delete first.
+        A batch tried again (the server went away, perhaps after it had written
+        it) is upserted: the same ids with the same fields, so never twice.
         """
         coll = self._get(collection)
         for start in range(0, len(ids), self.max_batch):
             end = start + self.max_batch
-            coll.add(
-                ids=list(ids[start:end]),
-                embeddings=vectors[start:end],
-                documents=list(texts[start:end]),
-                metadatas=list(metadatas[start:end]),
-            )
+            batch = {
+                "ids": list(ids[start:end]),
+                "embeddings": vectors[start:end],
+                "documents": list(texts[start:end]),
+                "metadatas": list(metadatas[start:end]),
+            }
+            self._do(partial(coll.add, **batch), partial(coll.upsert, **batch))
 
     def delete_job(self, collection: str, job_id: str) -> None:
         coll = self._existing(collection)
         if coll is not None:
-            coll.delete(where={"job_id": job_id})
+            self._do(lambda: coll.delete(where={"job_id": job_id}))
 
     def delete_document(self, collection: str, source: str, *, keep_job: str | None = None) -> None:
         coll = self._existing(collection)
@@ -175,7 +194,7 @@ class ChromaStore:
         where: dict[str, Any] = {"source": source}
         if keep_job is not None:
             where = {"$and": [where, {"job_id": {"$ne": keep_job}}]}
-        coll.delete(where=where)
+        self._do(lambda: coll.delete(where=where))
 
     # -- reads ------------------------------------------------------------------
     def vectors_by_text(self, collection: str, job_ids: Sequence[str]) -> dict[str, Any]:
@@ -193,8 +212,14 @@ class ChromaStore:
         coll = self._get(collection)
         offset = 0
         while True:
-            got = coll.get(
-                where=where, include=["documents", *include], limit=self.max_batch, offset=offset
+            got: dict[str, Any] = self._do(
+                partial(
+                    coll.get,
+                    where=where,
+                    include=["documents", *include],
+                    limit=self.max_batch,
+                    offset=offset,
+                )
             )
             yield got
             if len(got["ids"]) < self.max_batch:
@@ -204,12 +229,17 @@ class ChromaStore:
     def count(self, collection: str, job_id: str | None = None) -> int:
         coll = self._get(collection)
         if job_id is None:
-            return int(coll.count())
-        return len(coll.get(where={"job_id": job_id}, include=[])["ids"])
+            return int(self._do(coll.count))
+        return len(self._do(lambda: coll.get(where={"job_id": job_id}, include=[]))["ids"])
 
     def query(self, collection: str, vector: Any, k: int) -> list[Hit]:
-        res = self._get(collection).query(
-            query_embeddings=[vector], n_results=k, include=["documents", "metadatas", "distances"]
+        coll = self._get(collection)
+        res = self._do(
+            lambda: coll.query(
+                query_embeddings=[vector],
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
+            )
         )
         rows = zip(
             res["ids"][0],
@@ -234,8 +264,9 @@ class ChromaStore:
         ]
 
     def chunks(self, collection: str, job_id: str) -> list[StoredChunk]:
-        got = self._get(collection).get(
-            where={"job_id": job_id}, include=["documents", "metadatas"]
+        coll = self._get(collection)
+        got = self._do(
+            lambda: coll.get(where={"job_id": job_id}, include=["documents", "metadatas"])
         )
         found = [
             StoredChunk(
@@ -265,16 +296,6 @@ class ChromaStore:
                 yield record
 
 
-def _chromadb() -> tuple[Any, Any]:
-    """The chromadb module and client settings that never phone home."""
-    # Chroma reads this at import; set it before the import.
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-
-    return chromadb, ChromaSettings(anonymized_telemetry=False)
-
-
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
@@ -282,3 +303,24 @@ def _short(exc: BaseException) -> str:
 
 def _int(value: object) -> int | None:
     return int(value) if isinstance(value, int | float) else None
+
+
+def _built(meta: dict[str, Any]) -> str:
+    """What a collection's metadata says built it, for a refusal."""
+    if meta.get("embedding_model") is None:
+        return "no recorded model (it was not made by ingestq)"
+    return f"{meta.get('embedding_model')!r} ({meta.get('dimension')} dims)"
+
+
+def release_embedded(path: Path) -> None:
+    """Stop this process's embedded client on ``path``, so the next one reads the files
+    again: a client keeps its index in memory and never sees what other processes
+    (the worker) wrote since it opened."""
+    if "chromadb" not in sys.modules:
+        return
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+    if system is not None:
+        system.stop()

@@ -19,14 +19,21 @@ from ingestq.webhooks import HEADER, sign
 log = logging.getLogger(__name__)
 
 
+#: How long a claimed callback stays this worker's to send: longer than any send.
+HOLD_S = 120.0
+
+
 def deliver_due(db: Database, fetcher: Fetcher, signing_key: str | None) -> int:
-    """Send every callback that is due; return how many were attempted."""
-    due = outbox.due(db)
-    for callback in due:
+    """Send every callback that is due and not taken by another worker; return how many."""
+    sent = 0
+    for callback in outbox.due(db):
+        if not outbox.claim(db, callback, HOLD_S):
+            continue  # another worker sharing the state took it
         error = _send(fetcher, callback.url, callback.body, signing_key)
         note = outbox.record_attempt(db, callback, error)
         (log.warning if error else log.info)("callback for job %s: %s", callback.job_id, note)
-    return len(due)
+        sent += 1
+    return sent
 
 
 def _send(fetcher: Fetcher, url: str, body: bytes, signing_key: str | None) -> str:

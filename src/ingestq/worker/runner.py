@@ -18,7 +18,15 @@ from typing import Protocol
 
 from ingestq.backoff import next_delay
 from ingestq.config import Settings
-from ingestq.errors import IngestqError, JobCancelled, JobError, JobInterrupted, StateError
+from ingestq.embed.batcher import job_scope
+from ingestq.errors import (
+    ConfigError,
+    IngestqError,
+    JobCancelled,
+    JobError,
+    JobInterrupted,
+    StateError,
+)
 from ingestq.pipeline.attempt import ingest
 from ingestq.pipeline.checkpoint import Checkpoint
 from ingestq.pipeline.chunks import ChunkIndex
@@ -28,6 +36,7 @@ from ingestq.queue.base import JobQueue
 from ingestq.state import lifecycle, versions
 from ingestq.state.db import Database
 from ingestq.state.jobs import CANCELLED, Job, state_of
+from ingestq.worker.fleet import is_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +58,11 @@ class RunContext(Protocol):
 
 
 def run_claimed(worker: RunContext, job: Job) -> None:
-    """Run the attempt of a job ``worker`` has just claimed, and record how it ended."""
+    """Run the attempt of a job ``worker`` has just claimed, and record how it ended.
+
+    Raises only a :class:`~ingestq.errors.ConfigError` the attempt revealed (the
+    job is handed back first): the worker, not the job, has to stop over it.
+    """
     started = time.monotonic()
     check = Checkpoint(
         report=_reporter(worker, job),
@@ -59,7 +72,9 @@ def run_claimed(worker: RunContext, job: Job) -> None:
     ctx = Context(worker.settings, worker.resources, worker.db)
     ctx.previous = versions.current(worker.db, job.collection, job.kind, job.source)
     try:
-        with _heartbeat(worker, job, check):
+        # The job's texts share the worker's embedding batches; its stop check
+        # rides along, so a cancelled job's queued texts leave at once.
+        with _heartbeat(worker, job, check), job_scope(job.id, check.stop):
             outcome = ingest(job, ctx, check)
             outcome.timings = check.finish()
     except Exception as exc:
@@ -112,6 +127,14 @@ def _settle_failure(worker: RunContext, job: Job, exc: Exception) -> None:
         if lifecycle.hand_back(worker.db, job, worker.owner, str(exc)):
             worker.queue.enqueue([job.id])
         log.info("job %s handed back: %s", job.id, exc)
+    elif is_unreachable(exc):
+        _hand_back_when_reachable(worker, job, exc)
+    elif isinstance(exc, ConfigError):
+        # This worker is set up wrong (its model is not the collection's, the
+        # server refuses its token): not the document's fault, and a worker set
+        # up right can do the job. Hand it back; the worker stops, saying why.
+        _hand_back_when_reachable(worker, job, exc)
+        raise exc
     elif isinstance(exc, JobError):
         _failed(
             worker,
@@ -132,6 +155,30 @@ def _settle_failure(worker: RunContext, job: Job, exc: Exception) -> None:
         # A bug, not bad input: the traceback is for the log, the retry for the job.
         log.error("job %s crashed", job.id, exc_info=exc)
         _failed(worker, job, f"internal error: {type(exc).__name__}: {exc}"[:300], transient=True)
+
+
+def _hand_back_when_reachable(worker: RunContext, job: Job, exc: Exception) -> None:
+    """A server this worker needs went out of reach mid-job: not the document's fault.
+
+    The job goes back to ``queued`` with its attempt uncounted, as on shutdown,
+    as soon as the state database answers again (within a lease). If it never
+    does, the lease expires and whichever worker recovers first puts it back.
+    """
+    log.warning("job %s: %s; handing it back", job.id, exc)
+    _discard(worker, job)
+    deadline = time.monotonic() + worker.settings.lease_s
+    delay = 0.5
+    while True:
+        try:
+            if lifecycle.hand_back(worker.db, job, worker.owner, f"handed back: {exc}"):
+                worker.queue.enqueue([job.id])
+            return
+        except Exception as again:
+            if not is_unreachable(again) or time.monotonic() + delay > deadline:
+                log.warning("job %s: could not hand it back (%s); recovery will", job.id, again)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _failed(

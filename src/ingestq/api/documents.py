@@ -1,0 +1,152 @@
+"""Submitting work: ``POST /v1/documents`` (PDF uploads) and ``POST /v1/urls``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ingestq.api.limits import Submitter
+from ingestq.api.uploads import MultipartReader
+from ingestq.errors import TooLargeError, UsageError
+from ingestq.ops.inputs import SubmitOptions, start_time
+from ingestq.ops.owners import stored_collection
+from ingestq.ops.submit import AddResult, scrape_urls
+from ingestq.ops.tokens import Principal
+from ingestq.ops.uploads import CappedPDF, StoredUpload, add_uploads, clean_name, store_upload
+
+router = APIRouter(prefix="/v1", tags=["submit"])
+
+#: Files one request may carry.
+MAX_FILES = 50
+FIELDS = ("collection", "callback", "delay", "force")
+
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "One or more PDFs (repeat the field).",
+                    },
+                    "collection": {"type": "string", "default": "default"},
+                    "callback": {"type": "string", "description": "URL to POST each outcome to"},
+                    "delay": {"type": "string", "description": "Hold the jobs: 90s, 10m, 2h"},
+                    "force": {"type": "boolean", "default": False},
+                },
+            }
+        }
+    },
+}
+
+SUBMITTED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Accepted: the jobs, as `add --json` prints them, and refusals."}
+}
+
+
+def _options(who: Principal, fields: dict[str, str]) -> SubmitOptions:
+    force = fields.get("force", "").lower() in ("1", "true", "yes", "on")
+    return SubmitOptions(
+        collection=stored_collection(who, fields.get("collection") or "default"),
+        force=force,
+        start_at=start_time(delay=fields.get("delay") or None),
+        callback=fields.get("callback") or None,
+        owner=who.owner,
+    )
+
+
+def _accepted(request: Request, who: Principal, result: AddResult) -> JSONResponse:
+    """202 with each job as ``add --json`` shows it, and where to follow it."""
+    jobs: list[dict[str, Any]] = []
+    for item in result.submitted:
+        location = str(request.url_for("get_job", job_id=item.job.id).path)
+        jobs.append(item.to_dict() | {"location": location})
+    headers = {"Location": jobs[0]["location"]} if jobs else {}
+    body = {"jobs": jobs, "errors": result.errors}
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+def _read_upload(request: Request, who: Principal, next_chunk: Callable[[], bytes]) -> AddResult:
+    """Store every file part as it streams in, then record the jobs (in a worker thread)."""
+    settings = request.app.state.config.settings
+    reader = MultipartReader(request.headers.get("content-type", ""), next_chunk)
+    stored: list[StoredUpload] = []
+    fields: dict[str, str] = {}
+    for part in reader.parts():
+        if part.name == "file":
+            if len(stored) == MAX_FILES:
+                raise TooLargeError(f"at most {MAX_FILES} files in one request")
+            name = clean_name(part.filename)
+            capped = CappedPDF(reader.read_part, name, settings.max_file_bytes)
+            digest, size = store_upload(settings, capped)  # type: ignore[arg-type]
+            stored.append(StoredUpload(name, digest, size))
+        elif part.name in FIELDS:
+            fields[part.name] = reader.read_field(part.name)
+    return add_uploads(settings, stored, _options(who, fields))
+
+
+@router.post(
+    "/documents",
+    status_code=202,
+    responses=SUBMITTED,
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    summary="Upload PDFs (multipart field `file`, repeatable)",
+)
+async def post_documents(request: Request, who: Submitter) -> JSONResponse:
+    """Stream each PDF to the blob store and queue a job for it; 202 at once.
+
+    A file over INGESTQ_MAX_FILE_MB answers 413 and one that does not start with
+    %PDF- answers 415, as soon as it is seen: the rest of the body is not read.
+    """
+    settings = request.app.state.config.settings
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FILES * settings.max_file_bytes + 2**20:
+        raise TooLargeError("the upload is over the size limit (INGESTQ_MAX_FILE_MB)")
+    body = request.stream().__aiter__()
+
+    async def pull() -> bytes:
+        try:
+            return await body.__anext__()
+        except StopAsyncIteration:
+            return b""
+
+    def next_chunk() -> bytes:
+        return anyio.from_thread.run(pull)
+
+    result = await anyio.to_thread.run_sync(_read_upload, request, who, next_chunk)
+    return _accepted(request, who, result)
+
+
+class UrlsIn(BaseModel):
+    urls: list[str] = Field(min_length=1, max_length=1000, description="Pages to scrape.")
+    collection: str = "default"
+    callback: str | None = None
+    delay: str | None = None
+    force: bool = False
+
+
+@router.post("/urls", status_code=202, responses=SUBMITTED, summary="Queue web pages")
+def post_urls(request: Request, body: UrlsIn, who: Submitter) -> JSONResponse:
+    """Queue URLs to scrape, checked as `scrape` checks them; 202 at once."""
+    options = _options(
+        who,
+        {
+            "collection": body.collection,
+            "callback": body.callback or "",
+            "delay": body.delay or "",
+            "force": str(body.force),
+        },
+    )
+    settings = request.app.state.config.settings
+    if not body.urls:
+        raise UsageError("name at least one URL")
+    return _accepted(request, who, scrape_urls(settings, body.urls, options))

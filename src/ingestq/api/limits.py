@@ -1,0 +1,36 @@
+"""Rate limits per token, one bucket for submissions and one for search and ask.
+
+Past a limit, 429 with ``Retry-After``: the whole seconds until one request is
+allowed. The buckets are shared by every server process on the same state
+database and survive a restart (see :mod:`ingestq.ops.limits`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ingestq.api.auth import Who
+from ingestq.ops import limits
+from ingestq.ops.tokens import Principal
+
+
+def _submit(request: Request, who: Who) -> Principal:
+    settings = request.app.state.config.settings
+    per_min = settings.api_submit_per_min
+    limits.take(settings, "submit", who.key, per_min, "submission")
+    return who
+
+
+def _search(request: Request, who: Who) -> Principal:
+    settings = request.app.state.config.settings
+    per_min = settings.api_search_per_min
+    limits.take(settings, "search", who.key, per_min, "search")
+    return who
+
+
+#: The principal of a submission, counted against its submission limit.
+Submitter = Annotated[Principal, Depends(_submit)]
+#: The principal of a search or ask, counted against its search limit.
+Searcher = Annotated[Principal, Depends(_search)]
