@@ -18,10 +18,11 @@ from ingestq.ops.tokens import LOCAL, Principal, authenticate, tokens_configured
 bearer = HTTPBearer(auto_error=False, description="A token from `ingestq tokens create`.")
 
 
-def principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
+#: The bearer credentials of a request, if it sent any.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def principal(request: Request, credentials: Credentials) -> Principal:
     """The principal of the request; :class:`AuthError` (401) without a valid token."""
     config = request.app.state.config
     if credentials is not None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ingestq.errors import BlobMissingError
+from ingestq.store.direct import DirectWriter
 
 _CHUNK = 1024 * 1024
 _INCOMING = ".incoming-"  # a copy being made, renamed to its digest once whole
@@ -92,11 +93,12 @@ class FileBlobStore:
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=_INCOMING)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with DirectWriter(fd) as direct:
                 while block := stream.read(_CHUNK):
                     hasher.update(block)
-                    out.write(block)
+                    direct.write(block)
                     size += len(block)
+                direct.finish()
             digest = hasher.hexdigest()
             final = self.path(digest)
             if final.exists():
