@@ -23,6 +23,9 @@ router = APIRouter(prefix="/v1", tags=["submit"])
 
 #: Files one request may carry.
 MAX_FILES = 50
+#: Body bytes handed to the upload's thread at a time (at most this much is read
+#: past a refusal: a file over the cap, or one that is not a PDF).
+HANDOFF = 256 * 1024
 FIELDS = ("collection", "callback", "delay", "force")
 
 UPLOAD_BODY = {
@@ -114,10 +117,17 @@ async def post_documents(request: Request, who: Submitter) -> JSONResponse:
     body = request.stream().__aiter__()
 
     async def pull() -> bytes:
-        try:
-            return await body.__anext__()
-        except StopAsyncIteration:
-            return b""
+        # Gather uvicorn's pieces (64 KB or less) into one handoff: every hop from
+        # the thread to the event loop and back costs the loop a thread wake-up,
+        # which py-spy showed to be a tenth of its time under 20 uploads.
+        pieces: list[bytes] = []
+        size = 0
+        async for piece in body:
+            pieces.append(piece)
+            size += len(piece)
+            if size >= HANDOFF:
+                break
+        return b"".join(pieces)
 
     def next_chunk() -> bytes:
         return anyio.from_thread.run(pull)
