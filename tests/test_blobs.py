@@ -18,9 +18,10 @@ from ingestq.store import direct
 from ingestq.store.blobs import FileBlobStore
 
 MB = 1024 * 1024
-# Around every boundary the writer has: a block (4 KB), its buffer (1 MB), the
+# Around every boundary the writer has: a block (4 KB), its buffer (512 KB), the
 # blob store's reads (1 MB), and nothing at all.
-SIZES = [0, 1, 4095, 4096, 4097, MB - 1, MB, MB + 1, 3 * MB + 17]
+BUF = direct.BUFFER
+SIZES = [0, 1, 4095, 4096, 4097, BUF - 1, BUF, BUF + 1, MB - 1, MB, MB + 1, 3 * MB + 17]
 
 
 def supports_direct(folder: Path) -> bool:
@@ -74,8 +75,8 @@ def test_blocks_bypass_the_page_cache_where_the_disk_allows(
     monkeypatch.setattr(os, "write", spy)
     data = os.urandom(2 * MB + 100)
     FileBlobStore(tmp_path / "blobs").put_stream(io.BytesIO(data))
-    # Two whole buffers go direct; the 100-byte tail (not a whole block) buffered.
-    assert seen == [(MB, True), (MB, True), (100, False)]
+    # Whole buffers go direct; the 100-byte tail (not a whole block) buffered.
+    assert seen == [(direct.BUFFER, True)] * (2 * MB // direct.BUFFER) + [(100, False)]
 
 
 def _direct(fd: int) -> bool:
