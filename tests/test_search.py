@@ -85,6 +85,21 @@ def test_onnx_vectors_match_pytorch(embedder: Any, exported: onnx.OnnxEmbedder) 
         assert list(by_torch) == list(by_onnx), query
 
 
+def test_the_export_runs_on_fused_operators_and_leaves_pytorch_as_it_was(
+    embedder: Any, exported: onnx.OnnxEmbedder
+) -> None:
+    import onnx as onnx_format
+
+    graph = onnx_format.load(str(exported.exported / onnx.FILE), load_external_data=False).graph
+    ops = [node.op_type for node in graph.node]
+    # MiniLM has 6 layers: one fused attention each, and the rest of BERT's fusions.
+    assert ops.count("Attention") == 6, sorted(set(ops))
+    assert ops.count("SkipLayerNormalization") == 12
+    assert "EmbedLayerNormalization" in ops and "BiasGelu" in ops
+    # The export traced eager attention; the PyTorch model is handed back unchanged.
+    assert embedder.model[0].auto_model.config._attn_implementation == "sdpa"
+
+
 def test_onnx_chunks_exactly_as_pytorch_does(embedder: Any, exported: onnx.OnnxEmbedder) -> None:
     pages = list(open_pdf(corpus(GEOTOPO)).pages())[:20]
     mine = [(c.text, c.tokens) for c in exported.chunker().chunks(pages)]

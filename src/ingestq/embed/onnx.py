@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,8 @@ from ingestq.embed.tokens import for_model, from_file, special_tokens
 from ingestq.errors import ConfigError
 
 #: Bumped when the exported graph changes, so older exports are made again.
-FORMAT = 2
+#: 3: attention, GELU and layer norms fused into ONNX Runtime's own operators.
+FORMAT = 3
 FILE = "model.onnx"
 #: The least cosine between an export's vectors and PyTorch's on the probe texts.
 AGREEMENT = 0.9999
@@ -128,24 +132,10 @@ def export(embedder: Any, dest: Path) -> None:
     staging = dest.with_name(f".{dest.name}.{os.getpid()}")
     staging.mkdir(mode=0o700, exist_ok=True)
     try:
-        graph = _Pooled(embedder.model[0].auto_model.eval(), torch)
-        sample = embedder.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
-        names = ["input_ids", "attention_mask", "token_type_ids"]
-        axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"embedding": {0: "batch"}}
-        # The tracer warns about every shape-dependent branch of the model; they
-        # are checked by comparing the export with PyTorch below, not by reading.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                graph,
-                tuple(sample[name] for name in names),
-                str(staging / FILE),
-                input_names=names,
-                output_names=["embedding"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,  # the TorchScript exporter: no onnxscript needed
-            )
+        transformer = embedder.model[0].auto_model.eval()
+        with _eager_attention(transformer):
+            _trace(embedder, _Pooled(transformer, torch), staging / FILE, torch)
+        _fuse(transformer.config, staging / FILE)
         _optimise(staging / FILE)
         _check(embedder, staging)
         try:
@@ -159,6 +149,75 @@ def export(embedder: Any, dest: Path) -> None:
             for path in staging.iterdir():
                 path.unlink()
             staging.rmdir()
+
+
+def _trace(embedder: Any, graph: Any, path: Path, torch: Any) -> None:
+    """Write the graph of ``graph`` (a torch module) to ``path``, with dynamic shapes."""
+    sample = embedder.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {name: {0: "batch", 1: "tokens"} for name in names} | {"embedding": {0: "batch"}}
+    # The tracer warns about every shape-dependent branch of the model; they
+    # are checked by comparing the export with PyTorch afterwards, not by reading.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph,
+            tuple(sample[name] for name in names),
+            str(path),
+            input_names=names,
+            output_names=["embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed
+        )
+
+
+@contextmanager
+def _eager_attention(transformer: Any) -> Iterator[None]:
+    """Trace attention as plain matrix products, the pattern ONNX Runtime's fusion knows.
+
+    PyTorch's fused kernel (``sdpa``) exports as a graph the fusion does not
+    recognise, and unfused attention ran at half the speed on the CPU.
+    """
+    before = getattr(transformer.config, "_attn_implementation", None)
+    setter = getattr(transformer, "set_attn_implementation", None)
+    if before is None or setter is None:
+        yield  # an older transformers: it traces eagerly anyway
+        return
+    setter("eager")
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def _fuse(config: Any, path: Path) -> None:
+    """Fuse a BERT graph's attention, GELU and layer norms into ONNX Runtime's operators.
+
+    Measured on this project's 2 cores, batches of 64 chunks of about 220 word
+    pieces: half the time of the graph ONNX Runtime optimises alone, with vectors
+    within 1e-6 of it. Other architectures keep the plain graph; :func:`_check`
+    compares either with PyTorch.
+    """
+    if getattr(config, "model_type", "") != "bert":
+        return
+    from onnxruntime.transformers import optimizer  # needs the onnx package, as export does
+
+    # Its modules log every fusion under their bare names ("fusion_base", ...) and
+    # warn that symbolic shape inference, which only a GPU graph needs, is off.
+    logging.disable(logging.WARNING)
+    try:
+        fused = optimizer.optimize_model(
+            str(path),
+            model_type="bert",
+            num_heads=int(config.num_attention_heads),
+            hidden_size=int(config.hidden_size),
+            opt_level=0,  # our fusions only; ONNX Runtime's own pass follows (_optimise)
+            use_gpu=False,
+        )
+        fused.save_model_to_file(str(path))
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _optimise(path: Path) -> None:
