@@ -55,9 +55,14 @@ def _corpus(c: dict[str, Any]) -> list[Row]:
             f"{c['chunks_per_s']:.1f} chunks/s, {c['pages_per_s']:.1f} pages/s",
         ),
         (
-            "  baseline: encode the same chunks",
+            "  baseline: encode the same chunks (sentence-transformers)",
             f"{c['encode_only_s']:.2f} s",
-            f"ingestq at {c['speed_vs_encode_only']:.2f}x its speed",
+            f"ingestq at {c['speed_vs_encode_only']:.2f}x its speed (goal >= 0.95x)",
+        ),
+        (
+            "  baseline: encode them on the worker's ONNX export",
+            f"{c['runtime_encode_only_s']:.2f} s",
+            f"ingestq at {c['speed_vs_runtime_encode_only']:.2f}x its speed",
         ),
         (
             "  baseline: plain pypdf + encode loop",
