@@ -271,3 +271,31 @@ def test_four_processes_adding_while_a_worker_runs_lose_nothing(
     worker.terminate()
     worker.wait(60)
     assert "locked" not in worker.log()
+
+
+def test_a_delivery_that_reaches_a_stopping_worker_is_left_for_the_next(embedder: Any) -> None:
+    # With two jobs at once, a job handed back by one thread as the worker stops
+    # (say, over a collection of another model) could reach its other thread.
+    from ingestq.config import load_settings
+    from ingestq.queue import open_queue
+    from ingestq.worker.worker import REDELIVER_S, Worker
+
+    [job] = json.loads(iq("add", str(corpus(TRIVIAL)), "--json", check=True).stdout)
+    settings = load_settings()
+    worker = Worker(settings, embedder)
+    try:
+        worker.request_stop("the test stops it")
+        worker.execute(job["id"])
+        [row] = json.loads(iq("status", job["id"], "--json", check=True).stdout)
+        assert (row["state"], row["attempts"]) == ("queued", 0)
+        # Delivered again, a moment later, for whichever worker runs then.
+        queue = open_queue(settings)
+        assert job["id"] in queue.pending_job_ids()
+        history = json.loads(iq("events", job["id"], "--json", check=True).stdout)
+        assert [e["event"] for e in history] == ["queued"]
+    finally:
+        worker.close()
+    time.sleep(REDELIVER_S)  # until it is due
+    assert iq("worker", "--burst").returncode == 0
+    [row] = json.loads(iq("status", job["id"], "--json", check=True).stdout)
+    assert row["state"] == "completed"

@@ -132,8 +132,9 @@ def _settle_failure(worker: RunContext, job: Job, exc: Exception) -> None:
     elif isinstance(exc, ConfigError):
         # This worker is set up wrong (its model is not the collection's, the
         # server refuses its token): not the document's fault, and a worker set
-        # up right can do the job. Hand it back; the worker stops, saying why.
-        _hand_back_when_reachable(worker, job, exc)
+        # up right can do the job. Hand it back; the worker stops, saying why,
+        # and only then delivers it again, or its own next thread would take it.
+        _hand_back_when_reachable(worker, job, exc, deliver=False)
         raise exc
     elif isinstance(exc, JobError):
         _failed(
@@ -157,7 +158,9 @@ def _settle_failure(worker: RunContext, job: Job, exc: Exception) -> None:
         _failed(worker, job, f"internal error: {type(exc).__name__}: {exc}"[:300], transient=True)
 
 
-def _hand_back_when_reachable(worker: RunContext, job: Job, exc: Exception) -> None:
+def _hand_back_when_reachable(
+    worker: RunContext, job: Job, exc: Exception, *, deliver: bool = True
+) -> None:
     """A server this worker needs went out of reach mid-job: not the document's fault.
 
     The job goes back to ``queued`` with its attempt uncounted, as on shutdown,
@@ -170,7 +173,8 @@ def _hand_back_when_reachable(worker: RunContext, job: Job, exc: Exception) -> N
     delay = 0.5
     while True:
         try:
-            if lifecycle.hand_back(worker.db, job, worker.owner, f"handed back: {exc}"):
+            handed = lifecycle.hand_back(worker.db, job, worker.owner, f"handed back: {exc}")
+            if handed and deliver:
                 worker.queue.enqueue([job.id])
             return
         except Exception as again:

@@ -32,11 +32,12 @@ from ingestq.queue import ConsumerOptions, JobQueue, open_queue
 from ingestq.state import lifecycle, open_state, outbox, recovery, workers
 from ingestq.state.db import Database
 from ingestq.state.jobs import Job, get_job
-from ingestq.worker import fleet
+from ingestq.times import from_now
+from ingestq.worker import fleet, repair
 from ingestq.worker.burst import drain_in_threads
 from ingestq.worker.callbacks import deliver_due
 from ingestq.worker.lock import touch_lock, worker_lock
-from ingestq.worker.runner import remove_chunks, run_claimed
+from ingestq.worker.runner import run_claimed
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ CALLBACK_POLL_S = 1.0
 #: Seconds a stopping worker waits for jobs past their deadline to hand themselves back;
 #: one stuck longer (in native code) is left to lease expiry and recovery.
 SETTLE_S = 30.0
-#: Seconds after which a silent worker's row is forgotten.
-GONE_AFTER_S = 24 * 3600.0
+#: Seconds until a job a stopping worker did not take is delivered again.
+REDELIVER_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ class Worker:
     # -- one job ---------------------------------------------------------------
     def execute(self, job_id: str) -> None:
         """Run one delivery of ``job_id``. Never raises: one job cannot sink the worker."""
+        if self.stopping:
+            # A delivery that reached a thread as the worker began to stop: leave
+            # the job queued for another worker (or this one's next start).
+            self._deliver_later(job_id)
+            return
         try:
             job = lifecycle.claim(self.db, job_id, self.owner)
         except Exception as exc:
@@ -129,6 +135,7 @@ class Worker:
             run_claimed(self, job)
         except ConfigError as exc:
             self._refuse(exc)
+            self._deliver_later(job.id)  # handed back; delivered once this worker stops taking
         except Exception:
             # Only the bookkeeping after a job can land here (say, the state
             # database is unwritable). Recovery at the next start repairs it.
@@ -155,6 +162,18 @@ class Worker:
                 self._in_flight.wait(left)
             return self._running == 0
 
+    def _deliver_later(self, job_id: str) -> None:
+        """Put ``job_id`` back on the queue, due shortly, for whichever worker is running.
+
+        Delayed so that this worker's own threads, still draining their last
+        deliveries while it stops, do not pass it back and forth. If the queue is
+        out of reach, recovery re-delivers the job (it is queued in the state).
+        """
+        try:
+            self.queue.enqueue([job_id], not_before=from_now(REDELIVER_S))
+        except Exception as exc:
+            log.warning("job %s: could not deliver it again (%s); recovery will", job_id, exc)
+
     def _refuse(self, exc: ConfigError) -> None:
         """Stop over a setup problem a job revealed; :meth:`run` raises it at the end."""
         if self.refused is None:
@@ -166,47 +185,8 @@ class Worker:
 
     # -- repair ----------------------------------------------------------------
     def recover(self) -> recovery.RecoveryReport:
-        """Repair lost leases and messages, and remove vectors nobody should see.
-
-        Workers sharing the state take turns: the one holding the recovery
-        lease does the pass, the others skip it.
-        """
-        report = recovery.RecoveryReport()
-        shared = self.settings.shared_state
-        hold = 2 * self.settings.recovery_interval_s
-        dead: list[str] = []
-        if shared:
-            # Workers of this host that were killed need not wait out their leases.
-            named = recovery.lease_owners(self.db) + workers.lease_holders(self.db)
-            dead = fleet.dead_here(sorted(set(named)))
-            if not workers.take_lease(self.db, "recovery", self.owner, hold, dead):
-                return report
-        recovery.recover_lost_leases(
-            self.db,
-            self.owner,
-            self.settings.lease_s,
-            self.settings.max_retries + 1,
-            report,
-            exclusive=not shared,
-            dead=dead,
-        )
-        pending = self.queue.pending_job_ids()
-        for job_id, due in recovery.waiting(self.db):
-            if job_id not in pending:
-                self.queue.enqueue([job_id], not_before=due)
-                report.reenqueued.append(job_id)
-        report.to_purge = recovery.stale_vectors(self.db)
-        if shared:
-            # Rows of killed workers: kept a day, for `doctor` to show what went.
-            workers.forget_gone(self.db, GONE_AFTER_S)
-        _log_recovery(report)
-        for job_id, collection in report.to_purge:
-            try:
-                remove_chunks(self, job_id, collection)
-                lifecycle.vectors_removed(self.db, job_id)
-            except Exception:
-                log.exception("could not remove the vectors of job %s", job_id)
-        return report
+        """Repair lost leases and messages, and remove vectors nobody should see."""
+        return repair.recover(self)
 
     def _present(self) -> None:
         """Say this worker still runs: in the shared state, and on the home's lock."""
@@ -314,15 +294,6 @@ class Worker:
             for stop in stops:
                 stop.set()
         return 0
-
-
-def _log_recovery(report: recovery.RecoveryReport) -> None:
-    for job_id in report.requeued:
-        log.warning("job %s lost its worker; queued again", job_id)
-    for job_id in report.failed:
-        log.warning("job %s lost its worker on its last attempt; failed", job_id)
-    if report.reenqueued:
-        log.info("re-enqueued %d job(s) missing from the queue", len(report.reenqueued))
 
 
 @contextmanager
