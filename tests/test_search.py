@@ -100,6 +100,28 @@ def test_the_export_runs_on_fused_operators_and_leaves_pytorch_as_it_was(
     assert embedder.model[0].auto_model.config._attn_implementation == "sdpa"
 
 
+def test_a_fusion_that_fails_keeps_the_plain_graph(
+    embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import onnx as onnx_format
+    from onnxruntime.transformers import optimizer
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no fusion today")
+
+    monkeypatch.setattr(optimizer, "optimize_model", broken)
+    dest = tmp_path / "export"
+    with caplog.at_level("WARNING", logger="ingestq.embed.onnx"):
+        onnx.export(embedder, dest)
+    assert "kept the unfused ONNX graph: fusing it failed (no fusion today)" in caplog.text
+    graph = onnx_format.load(str(dest / onnx.FILE), load_external_data=False).graph
+    assert "Attention" not in [node.op_type for node in graph.node]
+    plain = onnx.OnnxEmbedder(embedder.name, Path(model_path(embedder.name)), dest)
+    texts = corpus_chunks(embedder)[:20]
+    assert float((plain.encode(texts) * embedder.encode(texts)).sum(axis=1).min()) >= 0.9999
+    assert sorted(p.name for p in dest.iterdir()) == [onnx.FILE]  # no fused copy left over
+
+
 def test_onnx_chunks_exactly_as_pytorch_does(embedder: Any, exported: onnx.OnnxEmbedder) -> None:
     pages = list(open_pdf(corpus(GEOTOPO)).pages())[:20]
     mine = [(c.text, c.tokens) for c in exported.chunker().chunks(pages)]
