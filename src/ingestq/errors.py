@@ -189,6 +189,10 @@ class JobInterrupted(JobError):
     transient = True
 
 
+class JobHalted(JobInterrupted):
+    """The worker stopped at once (a second signal): the job is left as it is, for recovery."""
+
+
 class JobCancelled(JobError):
     """The job was cancelled while it ran; its vectors are removed."""
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ingestq.errors import JobError, JobInterrupted, JobTimeoutError
+from ingestq.errors import JobError, JobHalted, JobInterrupted, JobTimeoutError
 
 #: Progress goes to the state database at most this often, except on stage changes.
 REPORT_EVERY_S = 0.5
@@ -26,6 +26,7 @@ class Checkpoint:
     report: Reporter  # (stage, progress, vectors, pages, first time in stage) -> still ours?
     timeout_s: float
     stop_at: Callable[[], float | None]  # monotonic shutdown deadline, if any
+    halted: Callable[[], bool] = lambda: False  # the worker stopped at once
     started: float = 0.0
     stage: str = ""
     _last: float = 0.0
@@ -54,6 +55,10 @@ class Checkpoint:
 
     def deadlines(self) -> float:
         """Raise if the attempt is past its timeout or the worker's shutdown; return now."""
+        if self.halted():
+            # Not a hand-back: the process is on its way out, and removing the
+            # partial vectors could take longer than "at once"; recovery will.
+            raise JobHalted("the worker stopped at once")
         now = time.monotonic()
         if now - self.started > self.timeout_s:
             raise JobTimeoutError(f"timed out after {self.timeout_s:g} s")

@@ -31,6 +31,7 @@ class ConsumerOptions:
     on_stop_signal: Callable[
         [str], None
     ]  # the first SIGINT or SIGTERM (its name): stop taking jobs
+    on_halt: Callable[[], None]  # the second: stop at once
 
 
 class JobQueue(Protocol):

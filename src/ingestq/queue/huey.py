@@ -307,6 +307,7 @@ def _consumer_class() -> Any:
                 shutdown_timeout=options.shutdown_timeout_s,
             )
             self._on_stop_signal = options.on_stop_signal
+            self._on_halt = options.on_halt
 
         def _set_signal_handlers(self) -> None:
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -317,8 +318,13 @@ def _consumer_class() -> Any:
             # A second signal interrupts the graceful wait (KeyboardInterrupt
             # reaches Consumer.stop, which then stops at once). Armed before the
             # first is reported, so a second sent on seeing the report is one.
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            signal.signal(signal.SIGINT, self._handle_second_signal)
+            signal.signal(signal.SIGTERM, self._handle_second_signal)
             self._on_stop_signal(signal.Signals(signum).name)
+
+        def _handle_second_signal(self, signum: int, frame: FrameType | None) -> None:
+            # Jobs in flight must stop too, not run on while the process closes.
+            self._on_halt()
+            raise KeyboardInterrupt
 
     return IngestqConsumer

@@ -24,6 +24,7 @@ from ingestq.errors import (
     IngestqError,
     JobCancelled,
     JobError,
+    JobHalted,
     JobInterrupted,
     StateError,
 )
@@ -55,6 +56,8 @@ class RunContext(Protocol):
     @property
     def resources(self) -> Resources: ...
     def stop_deadline(self) -> float | None: ...
+    @property
+    def halted(self) -> bool: ...
 
 
 def run_claimed(worker: RunContext, job: Job) -> None:
@@ -68,6 +71,7 @@ def run_claimed(worker: RunContext, job: Job) -> None:
         report=_reporter(worker, job),
         timeout_s=worker.settings.job_timeout_s,
         stop_at=worker.stop_deadline,
+        halted=lambda: worker.halted,
     )
     ctx = Context(worker.settings, worker.resources, worker.db)
     ctx.previous = versions.current(worker.db, job.collection, job.kind, job.source)
@@ -122,6 +126,8 @@ def _settle_failure(worker: RunContext, job: Job, exc: Exception) -> None:
     if isinstance(exc, JobCancelled):
         _discard(worker, job, cancelled=True)
         log.info("job %s cancelled while processing; its vectors are removed", job.id)
+    elif isinstance(exc, JobHalted):
+        log.info("job %s left as it is for recovery: %s", job.id, exc)
     elif isinstance(exc, JobInterrupted):
         _discard(worker, job)
         if lifecycle.hand_back(worker.db, job, worker.owner, str(exc)):

@@ -73,6 +73,7 @@ class Worker:
         self.quiet = fleet.Throttled()
         self.resources = Resources(settings, embedder, self.db)
         self._stop_at: float | None = None
+        self._halted = False
         self._ready = False  # loaded, and the lexical index checked against the store
         self._ready_lock = threading.Lock()
         self._in_flight = threading.Condition()
@@ -101,9 +102,18 @@ class Worker:
             self._stop_at = time.monotonic() + grace  # before it is said: a second signal is one
             log.info("%s: finishing the job in flight (grace %g s)", why, grace)
 
+    def halt(self) -> None:
+        """Stop at once: a job in flight ends at its next checkpoint, left to recovery."""
+        self.request_stop("stopping at once")
+        self._halted = True
+
     @property
     def stopping(self) -> bool:
         return self._stop_at is not None
+
+    @property
+    def halted(self) -> bool:
+        return self._halted
 
     def stop_deadline(self) -> float | None:
         return self._stop_at
@@ -152,9 +162,9 @@ class Worker:
         itself back; the consumer may stop waiting for its thread before that,
         and the process must not end before the hand-back is recorded.
         """
-        if self._stop_at is not None and self._stop_at > time.monotonic():
-            # Stopped at once (a second signal) before the deadline: a job in
-            # flight would not give up until then; it is left to recovery.
+        if self._halted:
+            # Stopped at once (a second signal): a job in flight records
+            # nothing more; it is left to recovery.
             timeout_s = 0.0
         deadline = time.monotonic() + timeout_s
         with self._in_flight:
@@ -285,6 +295,7 @@ class Worker:
             shutdown_timeout_s=self.settings.shutdown_grace_s + 5,
             on_start=self.resources.load,
             on_stop_signal=lambda name: self.request_stop(f"received {name}"),
+            on_halt=self.halt,
         )
         self._consuming = True
         try:
@@ -302,6 +313,7 @@ def _signals(worker: Worker) -> Iterator[None]:
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if worker.stopping:
+            worker.halt()
             raise Interrupted("stopped at once on a second signal")
         worker.request_stop(f"received {signal.Signals(signum).name}")
 
