@@ -267,7 +267,9 @@ def test_four_processes_adding_while_a_worker_runs_lose_nothing(
         states = json.loads(run_cli("status", "--json", "--limit", "5000").stdout)
         return all(r["state"] == "completed" for r in states)
 
-    # Up to 30 minutes: on servers, on a loaded 2-core machine, this has taken 15.
+    # Up to 30 minutes. On servers this took 12-15 in CI until the embedding loop cut
+    # batches by length (a one-page job's topic phrases were padded to another's chunk);
+    # now about 2.
     wait_until(all_done, 1800, "the worker to finish all 1,000 jobs")
     assert worker.poll() is None
     worker.terminate()
