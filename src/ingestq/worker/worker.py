@@ -104,8 +104,9 @@ class Worker:
 
     def halt(self) -> None:
         """Stop at once: a job in flight ends at its next checkpoint, left to recovery."""
-        self.request_stop("stopping at once")
         self._halted = True
+        if self._stop_at is None:  # take no new delivery either
+            self._stop_at = time.monotonic()
 
     @property
     def stopping(self) -> bool:
