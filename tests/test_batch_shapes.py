@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pytest
 
 from ingestq.embed.batcher import SHORT, SPREAD, BatchingEmbedder, even_batches
 
@@ -77,3 +78,92 @@ def test_a_window_of_phrases_and_a_chunk_is_two_batches(embedder: Any) -> None:
     # Each request has its own rows, equal to its texts encoded alone.
     assert np.abs(results["words"] - embedder.encode(WORDS, 64)).max() < 1e-5
     assert np.abs(results["chunk"] - embedder.encode([CHUNK], 64)).max() < 1e-5
+
+
+def _one_waiting_job(loop: BatchingEmbedder) -> tuple[threading.Thread, dict[str, Any]]:
+    """Job "a" submits one text while job "b" is in flight with nothing pending:
+    the case where a loop that lingers waits for b's texts."""
+    from ingestq.embed.batcher import job_scope
+
+    got: dict[str, Any] = {}
+    b_in_flight, a_done = threading.Event(), threading.Event()
+
+    def b() -> None:
+        with job_scope("b"):
+            b_in_flight.set()
+            a_done.wait(120)
+
+    def a() -> None:
+        b_in_flight.wait(60)
+        with job_scope("a"):
+            got["rows"] = loop.encode(["one lonely text"])
+        a_done.set()
+
+    threads = [threading.Thread(target=b), threading.Thread(target=a)]
+    for thread in threads:
+        thread.start()
+    return threads[1], got
+
+
+def test_on_the_cpu_the_loop_does_not_wait_for_batch_mates(
+    embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingestq.embed import batcher
+
+    # A text costs the same alone as in a full CPU batch: waiting would idle the model.
+    monkeypatch.setattr(batcher, "LINGER_S", 600.0)
+    assert batcher.linger_for("cpu") == 0.0 and batcher.linger_for("cuda:0") == 600.0
+    cpu = BatchingEmbedder(embedder, batch_size=8, linger_s=batcher.linger_for("cpu"))
+    thread, got = _one_waiting_job(cpu)
+    thread.join(60)
+    assert not thread.is_alive() and got["rows"].shape == (1, embedder.dimension)
+    cpu.close()
+    # A GPU's loop waits for b (600 s here) before it runs a batch of one.
+    gpu = BatchingEmbedder(embedder, batch_size=8, linger_s=batcher.linger_for("cuda:0"))
+    thread, got = _one_waiting_job(gpu)
+    thread.join(2)
+    assert thread.is_alive() and gpu.pending("a") == 1
+    gpu.close()  # fails the waiting request, which ends the threads
+    thread.join(60)
+
+
+def test_small_model_batches_and_whole_steps_to_the_store(
+    embedder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the CPU's batch of 8 the model takes 8 texts a call, but a job still
+    writes 64 chunks at a time (each write is a round trip to the store), and its
+    vectors are those of its chunks encoded 64 at a time."""
+    import json
+
+    from conftest import FOUR_PAGES, corpus, iq
+    from ingestq.config import load_settings
+    from ingestq.pipeline.chunks import ChunkIndex
+    from ingestq.pipeline.index import STEP
+    from ingestq.store import open_vector_store
+    from ingestq.worker.worker import Worker, WorkerOptions
+
+    writes: list[int] = []
+    add = ChunkIndex.add
+
+    def counted(self: ChunkIndex, collection: str, ids: list[str], *rest: Any) -> None:
+        writes.append(len(ids))
+        add(self, collection, ids, *rest)
+
+    monkeypatch.setattr(ChunkIndex, "add", counted)
+    monkeypatch.setenv("INGESTQ_EMBED_BATCH", "8")
+    # Short chunks: many steps from a short document.
+    out = iq("add", str(corpus(FOUR_PAGES)), "--chunk-tokens", "24", "--json", check=True).stdout
+    [job_id] = [entry["id"] for entry in json.loads(out)]
+    model = Recorder(embedder)
+    model.go.set()
+    Worker(load_settings(), model).run(WorkerOptions(burst=True))
+
+    records = open_vector_store(load_settings()).records("default", vectors=True)
+    mine = [r for r in records if r["metadata"]["job_id"] == job_id]
+    assert len(mine) > STEP
+    assert max(len(call) for call in model.calls) == 8
+    assert writes[:-1] == [STEP] * (len(writes) - 1) and sum(writes) == len(mine)
+    stored = {r["text"]: r["embedding"] for r in mine}
+    texts = list(stored)
+    alone = embedder.encode(texts, 64)
+    assert np.abs(np.array([stored[t] for t in texts]) - alone).max() < 1e-5

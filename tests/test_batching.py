@@ -89,6 +89,7 @@ def patient(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loop waits for every job in flight before it runs a batch that is not full,
     so which jobs share a batch does not hang on the machine's speed."""
     monkeypatch.setattr("ingestq.embed.batcher.LINGER_S", 60.0)
+    monkeypatch.setattr("ingestq.embed.batcher.CPU_LINGER_S", 60.0)
 
 
 @pytest.mark.usefixtures("patient")

@@ -76,7 +76,10 @@ def test_a_gpu_gets_fp16_and_a_large_batch_unless_told_otherwise(
     monkeypatch.setenv("INGESTQ_DEVICE", "cpu")
     monkeypatch.delenv("INGESTQ_EMBED_BATCH")
     settled, line = devices.settle(load_settings())
-    assert (settled.device, settled.precision, settled.embed_batch_size) == ("cpu", "fp32", 64)
+    assert (settled.device, settled.precision, settled.embed_batch_size) == ("cpu", "fp32", 8)
+    monkeypatch.setenv("INGESTQ_EMBED_BATCH", "64")  # a set batch holds on the CPU too
+    assert devices.settle(load_settings())[0].embed_batch_size == 64
+    monkeypatch.delenv("INGESTQ_EMBED_BATCH")
     # ONNX Runtime runs on the CPU: auto yields to it, an explicit GPU is refused.
     monkeypatch.setenv("INGESTQ_EMBED_BACKEND", "onnx")
     monkeypatch.setenv("INGESTQ_DEVICE", "auto")
@@ -130,7 +133,7 @@ def test_a_real_worker_process_names_its_device(home: Path) -> None:
     [line] = [x for x in ran.stderr.splitlines() if " embeds on " in x]
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     assert line.endswith(
-        f"embeds on cpu ({os.cpu_count()} cores, {ram:.1f} GiB RAM), fp32, batch 64"
+        f"embeds on cpu ({os.cpu_count()} cores, {ram:.1f} GiB RAM), fp32, batch 8"
     )
     assert "burst done: 1 jobs ran (1 completed)" in ran.stderr
 
@@ -146,7 +149,7 @@ def test_doctor_names_the_device_its_memory_and_precision() -> None:
         "name": None,
         "memory_bytes": ram,
         "precision": "fp32",
-        "batch_size": 64,
+        "batch_size": 8,
         "note": "",
     }
     human = iq("doctor", env={"INGESTQ_PRECISION": "fp16"})

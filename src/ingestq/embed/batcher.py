@@ -29,11 +29,19 @@ from ingestq.embed.chunking import TokenChunker
 
 log = logging.getLogger(__name__)
 
-#: Batches of texts one pass of the loop gathers and sorts by length at most.
+#: Batches of texts one pass of the loop gathers and sorts by length at most,
+#: and texts at least (the CPU's batches are small: a window of four would hold
+#: less than one job's step).
 WINDOW_BATCHES = 4
+WINDOW_TEXTS = 256
 #: Seconds the loop waits at most for the other jobs in flight to submit, when
-#: what is pending fills no batch.
+#: what is pending fills no batch: where a call costs more than its texts (a GPU,
+#: an endpoint)...
 LINGER_S = 0.05
+#: ...but not on the CPU, where a text costs the same in a batch of one as in a
+#: batch of eight (benchmarks/device.py): waiting there only idled the model, 0.4 s
+#: of the corpus's 14 s (figure 5).
+CPU_LINGER_S = 0.0
 #: Seconds between a waiting job's looks at its own stop check.
 POLL_S = 0.05
 #: A batch is padded to its longest text, so a text longer than this many times
@@ -80,9 +88,12 @@ class _Request:
 class BatchingEmbedder:
     """An :class:`~ingestq.embed.base.Embedder` whose calls from many threads share batches."""
 
-    def __init__(self, inner: Embedder, batch_size: int = 64) -> None:
+    def __init__(
+        self, inner: Embedder, batch_size: int = 64, linger_s: float | None = None
+    ) -> None:
         self.inner = inner
         self.batch_size = batch_size
+        self.linger_s = LINGER_S if linger_s is None else linger_s
         self.stats = BatchStats()
         self._pending: deque[_Request] = deque()
         self._wake = threading.Condition()
@@ -196,7 +207,7 @@ class BatchingEmbedder:
 
     def _gather(self) -> list[_Request] | None:
         """The requests of the next window, oldest first; None once closed."""
-        limit = WINDOW_BATCHES * self.batch_size
+        limit = max(WINDOW_BATCHES * self.batch_size, WINDOW_TEXTS)
         with self._wake:
             while not self._pending and not self._closed:
                 self._wake.wait()
@@ -206,13 +217,16 @@ class BatchingEmbedder:
             # submit (it was writing its last batch, or parsing): wait for it a
             # moment, or the loop would take the jobs' requests in turns, each
             # a small batch of its own.
-            deadline = time.monotonic() + LINGER_S
+            deadline = time.monotonic() + self.linger_s
             while (
                 _count(self._pending) < self.batch_size
                 and _awaited(self._pending)
+                and not self._closed
                 and (left := deadline - time.monotonic()) > 0
             ):
                 self._wake.wait(left)
+            if self._closed:
+                return None
             window: list[_Request] = []
             size = 0
             while self._pending and (not window or size + len(self._pending[0].texts) <= limit):
@@ -257,6 +271,11 @@ class BatchingEmbedder:
         self.stats.batches += len(batches)
         self.stats.texts += len(texts)
         return rows
+
+
+def linger_for(device: str) -> float:
+    """How long the loop waits for batch-mates on ``device`` (a settled device)."""
+    return CPU_LINGER_S if device == "cpu" else LINGER_S
 
 
 def even_batches(texts: list[str], size: int) -> list[list[str]]:
@@ -311,4 +330,4 @@ def job_scope(owner: str, stop: Stop | None = None) -> Iterator[None]:
             loop.wake()
 
 
-__all__ = ["BatchStats", "BatchingEmbedder", "job_scope"]
+__all__ = ["BatchStats", "BatchingEmbedder", "job_scope", "linger_for"]

@@ -26,6 +26,11 @@ from ingestq.readers.textclean import Page
 from ingestq.state.jobs import Job
 from ingestq.store.vectors import text_key
 
+#: Chunks a job embeds and writes at a time, at least: each write to the store
+#: costs a round trip (a Chroma server's HTTP call), so a job does not write in
+#: the CPU's small model batches; the embedding loop cuts a step into those.
+STEP = 64
+
 
 def chunk_id(job_id: str, index: int) -> str:
     # Deterministic: a re-run writes the same ids, never a second copy.
@@ -80,10 +85,11 @@ def index_units(
     ctx.chunks.delete_job(job.collection, job.id)
     chunker = embedder.chunker(job.options.get("chunk_tokens"), job.options.get("chunk_overlap"))
     batch_size = ctx.settings.embed_batch_size
-    chunks = prefetch(chunker.chunks(units), ahead=2 * batch_size)
+    step = max(STEP, batch_size)
+    chunks = prefetch(chunker.chunks(units), ahead=2 * step)
     check("parsing", 0, 0, total if pages else None)
     done = Indexed()
-    while batch := list(islice(chunks, batch_size)):
+    while batch := list(islice(chunks, step)):
         progress = 99 * batch[-1].page_end / max(total, 1)
         check("embedding", progress, done.vectors)
         texts = [c.text for c in batch]

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ingestq.config import Settings
-from ingestq.embed.batcher import BatchingEmbedder
+from ingestq.embed.batcher import BatchingEmbedder, linger_for
 from ingestq.readers.sandbox import ParserPool
 from ingestq.store import open_blob_store, open_vector_store
 from ingestq.store.blobs import BlobStore
@@ -75,7 +75,11 @@ class Resources:
                     from ingestq.embed import load_embedder
 
                     self._model = load_embedder(self.settings)
-                self._embedder = BatchingEmbedder(self._model, self.settings.embed_batch_size)
+                self._embedder = BatchingEmbedder(
+                    self._model,
+                    self.settings.embed_batch_size,
+                    linger_for(self.settings.device),
+                )
             return self._embedder
 
     @property
