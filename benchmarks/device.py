@@ -2,7 +2,7 @@
 
 For every device torch sees here (the CPU always; CUDA and MPS when present),
 GeoTopo's chunks are embedded by the PyTorch model in fp32 at the device's
-default batch (INGESTQ_EMBED_BATCH's 64 on the CPU, devices.GPU_BATCH on a GPU):
+default batch (devices.CPU_BATCH on the CPU, devices.GPU_BATCH on a GPU):
 chunks per second, median of ``runs``. Then the same model in fp16 on the same
 device: its speed, the least cosine between a chunk's fp16 and fp32 vectors,
 and whether the topic queries of backends.py get the same top 10 (as a set, and
@@ -12,19 +12,28 @@ in the same order). fp16 passes at a least cosine of devices.FP16_AGREEMENT
 On the CPU fp16 runs (torch has half-precision kernels there, slow ones), so
 the check is measured here too; it is timed once, not ``runs`` times, as it
 takes minutes. The same command on a GPU host measures the GPU beside its CPU.
+
+The CPU's batch: the same chunks, sorted by length as the worker's loop sorts
+them, through the ONNX export the worker runs on the CPU, in batches of 1 to 64,
+the sizes interleaved in each of ``runs`` rounds; seconds, median over rounds,
+and each size against 64. devices.CPU_BATCH is what this found.
 """
 
 from __future__ import annotations
 
 import copy
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from backends import QUERIES
 from common import GEOTOPO
 
 TOP = 10
+#: Batch sizes the CPU sweep tries.
+SWEEP = (1, 2, 4, 8, 16, 32, 64)
 
 
 def present() -> list[str]:
@@ -52,7 +61,24 @@ def bench_device(runs: int, smoke: bool = False) -> dict[str, Any]:
             texts = [c.text for c in embedder.chunker().chunks(open_pdf(GEOTOPO).pages())]
             texts = texts[:16] if smoke else texts
         measured[device] = _measure(embedder, texts, runs)
-    return {"chunks": len(texts), "devices": measured, "runs": runs}
+        if device == "cpu":
+            sweep = _cpu_batches(embedder, texts, runs, SWEEP[-2:] if smoke else SWEEP)
+    return {"chunks": len(texts), "devices": measured, "runs": runs, "cpu_batches": sweep}
+
+
+def _cpu_batches(embedder: Any, texts: list[str], runs: int, sizes: tuple[int, ...]) -> Any:
+    """Seconds to embed ``texts`` (sorted by length) on the ONNX export, per batch size."""
+    from corpus import onnx_runtime
+
+    ordered = sorted(texts, key=len)
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = onnx_runtime(embedder, Path(tmp))
+        runtime.encode(ordered[:8], 8)  # warm up
+        rounds: dict[int, list[float]] = {size: [] for size in sizes}
+        for _ in range(runs):
+            for size in sizes:
+                rounds[size] += _timed(lambda n=size: runtime.encode(ordered, n), 1)[0]
+    return {str(size): statistics.median(times) for size, times in rounds.items()}
 
 
 def _measure(embedder: Any, texts: list[str], runs: int) -> dict[str, Any]:
@@ -60,7 +86,7 @@ def _measure(embedder: Any, texts: list[str], runs: int) -> dict[str, Any]:
     from ingestq.embed import devices
 
     device = embedder.device
-    batch = 64 if device == "cpu" else devices.GPU_BATCH
+    batch = devices.CPU_BATCH if device == "cpu" else devices.GPU_BATCH
     times, full = _timed(lambda: embedder.encode(texts, batch), runs)
     queries = embedder.encode(QUERIES, batch)
     half = copy.deepcopy(embedder.model).half()
@@ -128,6 +154,15 @@ def rows(d: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"{m['fp16_chunks_s'] / m['fp32_chunks_s']:.2f}x fp32; least cosine "
                 f"{m['fp16_cosine_min']:.5f}; same top 10 {m['fp16_same_top10']:.0%} "
                 f"(same order {m['fp16_same_top10_order']:.0%}); check {verdict}",
+            )
+        )
+    sweep = d.get("cpu_batches") or {}
+    for size, seconds in sweep.items():
+        out.append(
+            (
+                f"  CPU, ONNX export, sorted chunks, {size} a batch",
+                f"{seconds:.2f} s",
+                "baseline" if size == "64" else f"{seconds / sweep['64']:.2f}x the time of 64",
             )
         )
     return out
