@@ -75,6 +75,17 @@ def _corpus(c: dict[str, Any]) -> list[Row]:
             if "old_batch" in c
             else []
         ),
+        *(
+            [
+                (
+                    "  baseline: the same, its default batch (32)",
+                    f"{c['default_encode_s']:.2f} s",
+                    f"ingestq at {c['speed_vs_default_encode']:.2f}x its speed",
+                )
+            ]
+            if "default_encode_s" in c
+            else []
+        ),
         (
             "  baseline: plain pypdf + encode loop",
             f"{c['plain_loop_s']:.2f} s",
