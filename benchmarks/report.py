@@ -67,7 +67,7 @@ def _corpus(c: dict[str, Any]) -> list[Row]:
         *(
             [
                 (
-                    f"  baseline: the same, {c['old_batch']} a batch (the worker's before)",
+                    f"  baseline: sentence-tr., {c['old_batch']} a batch (the worker's before)",
                     f"{c['old_batch_encode_s']:.2f} s",
                     f"ingestq at {c['speed_vs_old_batch_encode']:.2f}x its speed",
                 )
@@ -78,7 +78,7 @@ def _corpus(c: dict[str, Any]) -> list[Row]:
         *(
             [
                 (
-                    "  baseline: the same, its default batch (32)",
+                    "  baseline: sentence-tr., its default batch (32)",
                     f"{c['default_encode_s']:.2f} s",
                     f"ingestq at {c['speed_vs_default_encode']:.2f}x its speed",
                 )
