@@ -87,9 +87,22 @@ def _vectors(job_id: str, collection: str = "default") -> dict[str, Any]:
 @pytest.fixture
 def patient(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loop waits for every job in flight before it runs a batch that is not full,
-    so which jobs share a batch does not hang on the machine's speed."""
-    monkeypatch.setattr("ingestq.embed.batcher.LINGER_S", 60.0)
-    monkeypatch.setattr("ingestq.embed.batcher.CPU_LINGER_S", 60.0)
+    and, until it has seen two jobs, for the second: so which jobs share a batch does
+    not hang on the machine's speed (under load the second job's thread could start
+    after the first job's request had gone to the model alone)."""
+    from ingestq.embed import batcher
+
+    monkeypatch.setattr(batcher, "LINGER_S", 60.0)
+    monkeypatch.setattr(batcher, "CPU_LINGER_S", 60.0)
+    seen: set[str] = set()
+    awaited = batcher._awaited
+
+    def until_two(pending: Any) -> bool:
+        with batcher._jobs_lock:
+            seen.update(batcher._jobs)
+        return len(seen) < 2 or awaited(pending)
+
+    monkeypatch.setattr(batcher, "_awaited", until_two)
 
 
 @pytest.mark.usefixtures("patient")
