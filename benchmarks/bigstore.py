@@ -152,6 +152,33 @@ def _recall(env: dict[str, str], stored: np.ndarray, sample: int) -> dict[str, A
             out[f"k{k}"] = {"recall_at_10": float(np.mean(hit)), "min": float(np.min(hit)),
                             **_pcts(times)}  # fmt: skip
         release_vector_store(settings)
+    out["ef_search"] = _ef_sweep(Path(env["INGESTQ_HOME"]) / "chroma", queries, truth)
+    return out
+
+
+def _ef_sweep(path: Path, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """recall@10 and latency at other ``ef_search`` values than ingestq's (Chroma's
+    own collection, modified and put back): what the setting was chosen from."""
+    import chromadb
+
+    from ingestq.store.chroma import EF_SEARCH
+
+    coll = chromadb.PersistentClient(path=str(path)).get_collection(COLLECTION)
+    out: dict[str, Any] = {}
+    try:
+        for ef in sorted({100, EF_SEARCH, 2 * EF_SEARCH}):
+            coll.modify(configuration={"hnsw": {"ef_search": ef}})
+            coll.query(query_embeddings=[queries[0]], n_results=10, include=[])
+            hit, times = [], []
+            for q, true in zip(queries, truth.tolist(), strict=True):
+                t = time.perf_counter()
+                ids = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
+                times.append(time.perf_counter() - t)
+                hit.append(len({int(i[1:]) for i in ids} & set(true)) / 10)
+            out[str(ef)] = {"recall_at_10": float(np.mean(hit)), "min": float(np.min(hit)),
+                            **_pcts(times)}  # fmt: skip
+    finally:
+        coll.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
     return out
 
 
@@ -239,6 +266,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
              f"k=100 first 10: {rec['k100']['recall_at_10']:.3f}; {rec['sample']} queries; "
              f"query p50 {_ms(rec['k10']['p50_s'])}, p99 {_ms(rec['k10']['p99_s'])}"),
         ]  # fmt: skip
+        for ef, e in (rec.get("ef_search") or {}).items():
+            out.append((f"    ef_search {ef}: recall@10", f"{e['recall_at_10']:.3f}",
+                        f"least {e['min']:.1f}; query p50 {_ms(e['p50_s'])}, "
+                        f"p99 {_ms(e['p99_s'])}"))  # fmt: skip
         for mode in ("hybrid", "vector"):
             cli, lib = r[f"cli_{mode}"], r[f"library_{mode}"]
             out += [
