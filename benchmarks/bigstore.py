@@ -158,28 +158,53 @@ def _recall(env: dict[str, str], stored: np.ndarray, sample: int) -> dict[str, A
 
 def _ef_sweep(path: Path, queries: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """recall@10 and latency at other ``ef_search`` values than ingestq's (Chroma's
-    own collection, modified and put back): what the setting was chosen from."""
-    import chromadb
+    own collection, modified and put back): what the setting was chosen from.
 
+    A loaded index keeps the ``ef_search`` it was loaded with, and this process holds
+    ingestq's client of the store, so each value is set and measured by new
+    processes (:func:`_set_ef`, :func:`_probe`).
+    """
     from ingestq.store.chroma import EF_SEARCH
 
-    coll = chromadb.PersistentClient(path=str(path)).get_collection(COLLECTION)
+    def child(*args: str) -> str:
+        command = [sys.executable, __file__, *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
     out: dict[str, Any] = {}
-    try:
-        for ef in sorted({100, EF_SEARCH, 2 * EF_SEARCH}):
-            coll.modify(configuration={"hnsw": {"ef_search": ef}})
-            coll.query(query_embeddings=[queries[0]], n_results=10, include=[])
-            hit, times = [], []
-            for q, true in zip(queries, truth.tolist(), strict=True):
-                t = time.perf_counter()
-                ids = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
-                times.append(time.perf_counter() - t)
-                hit.append(len({int(i[1:]) for i in ids} & set(true)) / 10)
-            out[str(ef)] = {"recall_at_10": float(np.mean(hit)), "min": float(np.min(hit)),
-                            **_pcts(times)}  # fmt: skip
-    finally:
-        coll.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "queries.npy", queries)
+        np.save(Path(tmp) / "truth.npy", truth)
+        try:
+            for ef in sorted({100, EF_SEARCH, 2 * EF_SEARCH}):
+                child("--set-ef", str(path), str(ef))
+                out[str(ef)] = json.loads(child("--probe", str(path), tmp).splitlines()[-1])
+        finally:
+            child("--set-ef", str(path), str(EF_SEARCH))
     return out
+
+
+def _set_ef(path: str, ef: int) -> None:
+    import chromadb
+
+    coll = chromadb.PersistentClient(path=path).get_collection(COLLECTION)
+    coll.modify(configuration={"hnsw": {"ef_search": ef}})
+
+
+def _probe(path: str, tmp: str) -> None:
+    """Print recall@10 and latency of the queries saved in ``tmp`` on the store at ``path``."""
+    import chromadb
+
+    queries, truth = np.load(Path(tmp) / "queries.npy"), np.load(Path(tmp) / "truth.npy")
+    coll = chromadb.PersistentClient(path=path).get_collection(COLLECTION)
+    coll.query(query_embeddings=[queries[0]], n_results=10, include=[])  # loads the index
+    hit, times = [], []
+    for q, true in zip(queries, truth.tolist(), strict=True):
+        t = time.perf_counter()
+        ids = coll.query(query_embeddings=[q], n_results=10, include=[])["ids"][0]
+        times.append(time.perf_counter() - t)
+        hit.append(len({int(i[1:]) for i in ids} & set(true)) / 10)
+    print(json.dumps({"recall_at_10": float(np.mean(hit)), "min": float(np.min(hit)),
+                      **_pcts(times)}))  # fmt: skip
 
 
 def _pcts(times: list[float]) -> dict[str, float]:
@@ -290,6 +315,12 @@ def _ms(seconds: float) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--probe"]:  # one ef_search setting, in a process of its own
+        _probe(sys.argv[2], sys.argv[3])
+        return
+    if sys.argv[1:2] == ["--set-ef"]:
+        _set_ef(sys.argv[2], int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--runs", type=int, default=3)
