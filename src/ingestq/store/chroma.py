@@ -98,14 +98,17 @@ class ChromaStore:
                 f" not {model!r} ({dimension} dims); use the same model"
                 " (INGESTQ_MODEL or INGESTQ_EMBEDDER) or another collection"
             )
-        self._raise_ef_search(coll)
+        if name not in self._open:
+            # Once per process: the handle's configuration is not refreshed by modify,
+            # so checking it again would modify again for every job.
+            self._raise_ef_search(coll)
         self._open[name] = coll
 
     def _raise_ef_search(self, coll: Any) -> None:
         """Give a collection made before :data:`EF_SEARCH` (or by Chroma's default) ours.
 
-        Only writers (workers) call this, once per collection a process opens; a
-        setting Chroma stores with the collection, so searches need not.
+        Only writers (workers) call this, the first time a process opens the
+        collection; Chroma stores the setting with it, so searches need not.
         """
         hnsw = (getattr(coll, "configuration_json", None) or {}).get("hnsw") or {}
         if int(hnsw.get("ef_search") or 0) < EF_SEARCH:
