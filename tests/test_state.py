@@ -284,6 +284,71 @@ def test_a_writer_of_this_process_gives_up_with_a_busy_error(
         other.execute("UPDATE jobs SET state = state")
 
 
+HOLD_IN_ANOTHER_PROCESS = """
+import sys, time
+from pathlib import Path
+from ingestq.state.db import SqliteDatabase
+db = SqliteDatabase(Path(sys.argv[1]))
+with db.transaction():
+    db.execute("UPDATE jobs SET state = state")
+    print("holding", flush=True)
+    sys.stdin.readline()
+print("done", flush=True)
+"""
+
+
+def test_writers_of_other_processes_wait_for_the_turn_in_the_kernel(home: Path) -> None:
+    """A transaction holds an flock beside the database, which other processes wait on
+    (woken at once) instead of sleeping in SQLite's busy handler."""
+    import fcntl
+    import subprocess
+    import sys
+
+    _db(home).close()  # the schema, before the other process opens the file
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_IN_ANOTHER_PROCESS, str(home / "state.db")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "holding"
+        turn = home / "state.db-writer"
+        with turn.open("a") as probe:
+            with pytest.raises(BlockingIOError):  # the other process holds the turn
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waiter = threading.Thread(target=_new, args=(_db(home), 3))
+            waiter.start()
+            time.sleep(0.2)
+            assert waiter.is_alive(), "a writer here waits for the other process's turn"
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            waiter.join(10)
+            assert not waiter.is_alive()
+            assert proc.stdout.readline().strip() == "done"
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once both are done
+            fcntl.flock(probe, fcntl.LOCK_UN)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert fetchval(_db(home), "SELECT count(*) FROM jobs") == 3
+
+
+def test_a_nested_transaction_keeps_the_turn_until_the_outer_one_ends(home: Path) -> None:
+    import fcntl
+
+    db = _db(home)
+    with db.transaction():
+        with db.transaction():
+            db.execute("UPDATE jobs SET state = state")
+        # Still inside the outer transaction: the turn must still be held.
+        with (home / "state.db-writer").open("a") as probe, pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with (home / "state.db-writer").open("a") as probe:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def test_the_recovery_lease_has_one_holder_and_gone_workers_are_forgotten(home: Path) -> None:
     from ingestq.state import workers
 

@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from ingestq.__version__ import __version__
-from ingestq.api import auth, documents, errors, jobs, metrics, search, web
+from ingestq.api import auth, documents, errors, jobs, memory, metrics, search, web
 from ingestq.config import Settings, load_settings
 from ingestq.errors import IngestqError
 from ingestq.ops import health
@@ -67,6 +67,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(config: ServeConfig) -> FastAPI:
     """The FastAPI application for ``config``."""
+    memory.keep_freed_memory()
     app = FastAPI(
         lifespan=_lifespan,
         title="ingestq",

@@ -20,7 +20,8 @@ from ingestq.ops.tokens import Principal
 # instead of two is a measurable part of a small request on two cores.
 
 
-def _submit(request: Request, credentials: Credentials) -> Principal:
+def submitter(request: Request, credentials: Credentials) -> Principal:
+    """The principal of a submission, counted against its submission limit."""
     who = principal(request, credentials)
     settings = request.app.state.config.settings
     limits.take(settings, "submit", who.key, settings.api_submit_per_min, "submission")
@@ -35,6 +36,6 @@ def _search(request: Request, credentials: Credentials) -> Principal:
 
 
 #: The principal of a submission, counted against its submission limit.
-Submitter = Annotated[Principal, Depends(_submit)]
+Submitter = Annotated[Principal, Depends(submitter)]
 #: The principal of a search or ask, counted against its search limit.
 Searcher = Annotated[Principal, Depends(_search)]
