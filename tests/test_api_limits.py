@@ -88,6 +88,20 @@ def test_oversized_upload_is_refused_while_it_streams_and_memory_stays_flat(limi
     assert (api.rss_kb() - before) / 1024 < 10
 
 
+def test_an_upload_is_refused_for_its_token_before_anything_else(limited: Any, home: Path) -> None:
+    """The token is checked first (in the upload's own thread), before the declared
+    size and before a byte of the body is read: a stranger's 200 MB upload is a 401."""
+    api, token = limited
+    status, sent, answer = _raw_upload(api, token[:-4] + "zzzz", 200 * MB)
+    assert status == 401 and b'"code":"unauthorized"' in answer
+    assert sent < 100 * MB
+    status, _, answer = _raw_upload(api, "", 200 * MB)
+    assert status == 401
+    assert [p for p in (home / "blobs").rglob("*") if p.is_file()] == []  # nothing stored
+    with api.client(token) as client:
+        assert client.get("/v1/jobs").json()["jobs"] == []
+
+
 def test_a_file_that_is_not_a_pdf_is_refused(limited: Any, tmp_path: Path) -> None:
     api, token = limited
     png = tmp_path / "picture.pdf"

@@ -335,6 +335,15 @@ def test_writers_of_other_processes_wait_for_the_turn_in_the_kernel(home: Path) 
     assert fetchval(_db(home), "SELECT count(*) FROM jobs") == 3
 
 
+def test_without_a_turn_file_writers_fall_back_to_sqlite_alone(home: Path) -> None:
+    db = _db(home)
+    (home / "state.db-writer").mkdir()  # cannot be opened as a file: no flock to take
+    _new(db, 2)
+    with db.transaction():
+        db.execute("UPDATE jobs SET state = state")
+    assert fetchval(db, "SELECT count(*) FROM jobs") == 2
+
+
 def test_a_nested_transaction_keeps_the_turn_until_the_outer_one_ends(home: Path) -> None:
     import fcntl
 

@@ -206,20 +206,29 @@ class _Turn:
         self.pid = 0  # the process that opened ``fd``: a fork must open its own
         self.holder: int | None = None  # the thread holding the turn (it is re-entrant)
         self.depth = 0
+        self.locked = False  # whether the holder holds the flock too
 
-    def _lock_file(self) -> None:
+    def _lock_file(self) -> bool:
+        """Take the processes' turn; False where the file system offers none (a
+        read-only home, a network file system without locks): SQLite's own locking
+        alone then, as before."""
         # A forked child shares its parent's open file, and with it the parent's
         # flock: it would take a turn the parent holds. It opens its own.
         if self.fd is None or self.pid != os.getpid():
             try:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
-                return  # a read-only home: SQLite's own locking alone, as before
+                self.fd = None
+                return False
             self.pid = os.getpid()
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)  # another process's transaction: short
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)  # another process's transaction: short
+        except OSError:
+            return False
+        return True
 
     def acquire(self, file: Path) -> None:
         me = threading.get_ident()
@@ -229,7 +238,7 @@ class _Turn:
         if not self.threads.acquire(timeout=BUSY_TIMEOUT_S):
             raise StateBusyError(f"the state database is busy: {file} stayed locked")
         try:
-            self._lock_file()
+            self.locked = self._lock_file()
         except BaseException:
             self.threads.release()
             raise
@@ -240,7 +249,8 @@ class _Turn:
         if self.depth:
             return
         self.holder = None
-        if self.fd is not None:
+        if self.locked and self.fd is not None:
+            self.locked = False
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.threads.release()
 
