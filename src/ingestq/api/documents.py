@@ -75,7 +75,7 @@ def _job_path(request: Request) -> str:
     path: str | None = getattr(state, "job_path", None)
     if path is None:
         path = state.job_path = str(request.url_for("get_job", job_id="{}").path)
-    return path.replace("%7B%7D", "{}")
+    return path
 
 
 def _accepted(request: Request, who: Principal, result: AddResult) -> JSONResponse:
