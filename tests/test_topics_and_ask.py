@@ -131,3 +131,40 @@ def test_a_bad_embedder_setting_is_a_usage_error() -> None:
     for spec in ("bogus", "openai:", "remote:x"):
         proc = run_cli("status", env={"INGESTQ_EMBEDDER": spec})
         assert proc.returncode == 2 and "INGESTQ_EMBEDDER" in proc.stderr, spec
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: Any, name: str | None = None) -> None:
+        self.inner, self.texts = inner, []
+        self.name = name or inner.name
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> Any:
+        self.texts.extend(texts)
+        return self.inner.encode(texts, batch_size)
+
+
+def test_phrase_vectors_are_embedded_once_per_model(embedder: Any) -> None:
+    import numpy as np
+
+    from ingestq.pipeline.topics import PhraseVectors
+
+    cache = PhraseVectors(size=3)
+    counting = CountingEmbedder(embedder)
+    first = cache.encode(counting, ["topology", "manifold"])
+    again = cache.encode(counting, ["manifold", "homotopy", "topology"])
+    assert counting.texts == ["topology", "manifold", "homotopy"]
+    # The cached rows are the vectors the model gives, in the order asked for.
+    direct = np.asarray(embedder.encode(["manifold", "homotopy", "topology"]), dtype=np.float32)
+    assert np.allclose(again, direct, atol=1e-5)
+    assert np.allclose(first, direct[[2, 0]], atol=1e-5)
+    # Bounded: the least recently used phrase goes first ("manifold", then "homotopy"
+    # and "topology" were asked for last, so "manifold" is the oldest when one more comes).
+    cache.encode(counting, ["sheaf"])
+    cache.encode(counting, ["manifold"])
+    assert counting.texts[3:] == ["sheaf", "manifold"]
+    # Another model never gets this one's vectors.
+    other = CountingEmbedder(embedder, name="another-model")
+    cache.encode(other, ["sheaf"])
+    assert other.texts == ["sheaf"]

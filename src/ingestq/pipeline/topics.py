@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ CANDIDATES = 150
 CANDIDATES_PER_CHUNK = 5
 #: How much MMR weighs relevance against novelty.
 LAMBDA = 0.6
+#: Phrase vectors a worker process keeps (384 floats each: 12 MB at most). A
+#: collection's documents share their phrases ("neural network" in every paper),
+#: and each phrase costs the model about as much per word piece as a chunk does.
+CACHE_SIZE = 8192
 
 # Words of letters only (inner hyphens and apostrophes allowed): no numbers, no symbols.
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
@@ -101,7 +106,7 @@ def offline_topics(
         return []
     doc = np.asarray(doc_vector, dtype=np.float32)
     doc /= np.linalg.norm(doc) or 1.0
-    vectors = np.asarray(embedder.encode(candidates, 64), dtype=np.float32)
+    vectors = PHRASE_VECTORS.encode(embedder, candidates)
     relevance = vectors @ doc
     chosen: list[int] = []
     while len(chosen) < min(MAX_TOPICS, len(candidates)):
@@ -115,6 +120,42 @@ def offline_topics(
             break  # the rest is unrelated to the document
         chosen.append(best)
     return [candidates[i] for i in chosen]
+
+
+class PhraseVectors:
+    """An LRU of phrase vectors per model, shared by the jobs a worker runs at once."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, embedder: Embedder, phrases: list[str]) -> Any:
+        """The unit vectors of ``phrases`` (a float32 matrix); only unknown ones are embedded."""
+        import numpy as np
+
+        model = embedder.name
+        with self._lock:
+            known: dict[str, Any] = {
+                p: self._items[(model, p)] for p in phrases if (model, p) in self._items
+            }
+        missing = [p for p in phrases if p not in known]
+        if missing:
+            # Two jobs may both miss a phrase and embed it: harmless, and cheaper than
+            # holding the lock across the model.
+            fresh = np.asarray(embedder.encode(missing, 64), dtype=np.float32)
+            known.update(zip(missing, fresh, strict=True))
+        with self._lock:
+            for phrase in phrases:
+                self._items[(model, phrase)] = known[phrase]
+                self._items.move_to_end((model, phrase))
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return np.stack([known[p] for p in phrases])
+
+
+#: The worker process's phrase vectors.
+PHRASE_VECTORS = PhraseVectors()
 
 
 def llm_topics(client: Any, model: str, title: str, sample: str) -> list[str]:
