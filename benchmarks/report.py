@@ -57,7 +57,9 @@ def _corpus(c: dict[str, Any]) -> list[Row]:
         (
             f"  baseline: encode the same chunks ({c.get('batch', 64)} a batch, sentence-tr.)",
             f"{c['encode_only_s']:.2f} s",
-            f"ingestq at {c['speed_vs_encode_only']:.2f}x its speed (goal >= 0.95x)",
+            f"ingestq at {c['speed_vs_encode_only']:.2f}x its speed (goal >= 0.95x); "
+            "round by round "
+            + ", ".join(f"{x:.2f}x" for x in c.get("speed_vs_encode_only_rounds", [])),
         ),
         (
             "  baseline: encode them on the worker's ONNX export",
