@@ -168,3 +168,12 @@ def test_phrase_vectors_are_embedded_once_per_model(embedder: Any) -> None:
     other = CountingEmbedder(embedder, name="another-model")
     cache.encode(other, ["sheaf"])
     assert other.texts == ["sheaf"]
+
+
+def test_cached_phrase_vectors_do_not_hold_their_batch(embedder: Any) -> None:
+    from ingestq.pipeline.topics import PhraseVectors
+
+    cache = PhraseVectors()
+    cache.encode(embedder, ["topology", "manifold", "homotopy"])
+    # Each kept vector owns its memory: none is a view of the batch it came from.
+    assert all(vector.base is None for vector in cache._items.values())

@@ -144,7 +144,8 @@ class PhraseVectors:
             # Two jobs may both miss a phrase and embed it: harmless, and cheaper than
             # holding the lock across the model.
             fresh = np.asarray(embedder.encode(missing, 64), dtype=np.float32)
-            known.update(zip(missing, fresh, strict=True))
+            # Rows of their own: a row kept as a view would keep its whole matrix alive.
+            known.update(zip(missing, (row.copy() for row in fresh), strict=True))
         with self._lock:
             for phrase in phrases:
                 self._items[(model, phrase)] = known[phrase]
