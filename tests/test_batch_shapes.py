@@ -95,9 +95,13 @@ def _one_waiting_job(loop: BatchingEmbedder) -> tuple[threading.Thread, dict[str
 
     def a() -> None:
         b_in_flight.wait(60)
-        with job_scope("a"):
-            got["rows"] = loop.encode(["one lonely text"])
-        a_done.set()
+        try:
+            with job_scope("a"):
+                got["rows"] = loop.encode(["one lonely text"])
+        except RuntimeError as exc:  # the loop closed while a waited
+            got["error"] = exc
+        finally:
+            a_done.set()
 
     threads = [threading.Thread(target=b), threading.Thread(target=a)]
     for thread in threads:
@@ -125,6 +129,7 @@ def test_on_the_cpu_the_loop_does_not_wait_for_batch_mates(
     assert thread.is_alive() and gpu.pending("a") == 1
     gpu.close()  # fails the waiting request, which ends the threads
     thread.join(60)
+    assert "rows" not in got and "closed" in str(got["error"])
 
 
 def test_small_model_batches_and_whole_steps_to_the_store(
