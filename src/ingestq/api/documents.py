@@ -27,6 +27,8 @@ MAX_FILES = 50
 #: Body bytes handed to the upload's thread at a time (at most this much is read
 #: past a refusal: a file over the cap, or one that is not a PDF).
 HANDOFF = 1024 * 1024
+#: The largest body handled on the event loop (:func:`_inline`).
+INLINE_MAX = 2 * 1024 * 1024
 FIELDS = ("collection", "callback", "delay", "force")
 
 UPLOAD_BODY = {
@@ -93,9 +95,14 @@ def _accepted(request: Request, who: Principal, result: AddResult) -> JSONRespon
 def _read_upload(
     request: Request, credentials: Credentials, next_chunk: Callable[[], bytes]
 ) -> tuple[Principal, AddResult]:
-    """Check the token and the submission limit, store every file part as it streams
-    in, then record the jobs: all in one worker thread, before any body is read."""
+    """Check the token and the submission limit, then store and record the upload:
+    all in one worker thread, before any body is read."""
     who = submitter(request, credentials)
+    return who, _store_upload(request, who, next_chunk)
+
+
+def _store_upload(request: Request, who: Principal, next_chunk: Callable[[], bytes]) -> AddResult:
+    """Store every file part as it streams in, then record the jobs."""
     settings = request.app.state.config.settings
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FILES * settings.max_file_bytes + 2**20:
@@ -113,7 +120,25 @@ def _read_upload(
             stored.append(StoredUpload(name, digest, size))
         elif part.name in FIELDS:
             fields[part.name] = reader.read_field(part.name)
-    return who, add_uploads(settings, stored, _options(who, fields))
+    return add_uploads(settings, stored, _options(who, fields))
+
+
+def _inline(request: Request) -> bool:
+    """Whether to handle this upload on the event loop, without a thread: a small body
+    (declared) when every backend is on this machine (see :data:`INLINE_MAX`)."""
+    settings = request.app.state.config.settings
+    if settings.database_url or settings.queue_url:
+        return False  # a network round trip would stall every other request
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= INLINE_MAX
+
+
+async def _inline_upload(request: Request, credentials: Credentials) -> JSONResponse:
+    """The whole upload on the event loop: the token first, then the body, read whole."""
+    who = submitter(request, credentials)
+    pieces = [piece async for piece in request.stream()]
+    body = iter([b"".join(pieces)])
+    return _accepted(request, who, _store_upload(request, who, lambda: next(body, b"")))
 
 
 @router.post(
@@ -129,6 +154,8 @@ async def post_documents(request: Request, credentials: Credentials) -> JSONResp
     A file over INGESTQ_MAX_FILE_MB answers 413 and one that does not start with
     %PDF- answers 415, as soon as it is seen: the rest of the body is not read.
     """
+    if _inline(request):
+        return await _inline_upload(request, credentials)
     body = request.stream().__aiter__()
 
     async def pull() -> bytes:

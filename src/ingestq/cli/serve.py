@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,33 +89,34 @@ def _run(
     import uvicorn
 
     from ingestq.api import app as api_app
+    from ingestq.api.processes import run_processes
     from ingestq.config import Settings
 
     assert isinstance(settings, Settings)
     if cors and not cors.startswith(("http://", "https://")):
         raise UsageError("--cors-origin must be an origin such as https://app.example.com")
-    application: object
-    if workers == 1:
-        application = api_app.create_app(api_app.ServeConfig(settings, public, cors))
-    else:
-        # Each process builds its own application: uvicorn needs an import string
-        # to start them, and they learn what serve was told from the environment.
-        os.environ[api_app.PUBLIC_ENV] = "1" if public else "0"
-        os.environ[api_app.CORS_ENV] = cors or ""
-        application = f"{api_app.__name__}:{api_app.from_environment.__name__}"
     shown = f"[{host}]" if ":" in host else host
     processes = f", {workers} processes" if workers > 1 else ""
-    render.err.print(
-        f"serving on http://{shown}:{port}/ (API docs at /docs{processes}); Ctrl-C stops"
-    )
-    sys.stderr.flush()
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        workers=workers,
-        factory=workers > 1,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
+
+    def ready() -> None:
+        render.err.print(
+            f"serving on http://{shown}:{port}/ (API docs at /docs{processes}); Ctrl-C stops"
+        )
+        sys.stderr.flush()
+
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 3,
+    }
+    if workers == 1:
+        ready()
+        app = api_app.create_app(api_app.ServeConfig(settings, public, cors))
+        uvicorn.run(app, host=host, port=port, **options)
+        return
+    # Each process builds its own application from an import string, and learns
+    # what serve was told from the environment it inherits.
+    os.environ[api_app.PUBLIC_ENV] = "1" if public else "0"
+    os.environ[api_app.CORS_ENV] = cors or ""
+    factory = f"{api_app.__name__}:{api_app.from_environment.__name__}"
+    run_processes(host, port, workers, {"app": factory, "factory": True, **options}, ready)

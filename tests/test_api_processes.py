@@ -1,0 +1,144 @@
+"""``serve --workers N``: a listening socket per process, spread connections, restarts,
+and a port already taken (see :mod:`ingestq.api.processes`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apiserver import start_server
+from conftest import free_port, iq
+from ingestq.api.processes import listeners
+
+
+def _servers(pid: int) -> list[int]:
+    """The server processes under ``serve`` (its children that run uvicorn)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(p) for p in found if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def _established_to(port: int) -> set[str]:
+    """The socket inodes of this host's established TCP connections to ``port``."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+            inodes.add(fields[9])
+    return inodes
+
+
+def _open_connections(url: str, count: int) -> list[socket.socket]:
+    """``count`` keep-alive connections, each answered once (so each is accepted)."""
+    host, port = url.removeprefix("http://").split(":")
+    out = []
+    for _ in range(count):
+        conn = socket.create_connection((host, int(port)), timeout=30)
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200"), "no answer"
+        out.append(conn)
+    return out
+
+
+def test_the_kernel_spreads_connections_over_the_sockets() -> None:
+    port = free_port()
+    socks = listeners("127.0.0.1", port, 2)
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    try:
+        accepted = []
+        for sock in socks:
+            sock.setblocking(False)
+            count = 0
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                count += 1
+            accepted.append(count)
+        # By the connections' addresses: 20 to one socket has odds of 2 in a million.
+        assert sum(accepted) == 20 and min(accepted) >= 1, accepted
+    finally:
+        for s in clients + socks:
+            s.close()
+
+
+def test_each_server_process_takes_connections(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--workers", "2") as api:
+        servers = _servers(api.proc.pid)
+        assert len(servers) == 2, servers
+        conns = _open_connections(api.url, 20)
+        try:
+            port = int(api.url.rsplit(":", 1)[1])
+            live = _established_to(port)
+            held = [len(_socket_inodes(pid) & live) for pid in servers]
+            assert sum(held) == 20 and min(held) >= 1, held
+        finally:
+            for conn in conns:
+                conn.close()
+
+
+def test_a_server_process_that_dies_is_replaced(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--workers", "2") as api:
+        before = _servers(api.proc.pid)
+        os.kill(before[0], signal.SIGKILL)
+        # The dead process's socket stays open in the parent: connections that land
+        # on it wait for the replacement instead of being refused.
+        for _ in range(20):
+            with httpx.Client(timeout=60) as client:  # a new connection each time
+                assert client.get(api.url + "/healthz").status_code == 200
+        deadline = time.monotonic() + 30
+        while len(after := _servers(api.proc.pid)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(after) == 2 and before[0] not in after, (before, after)
+        assert api.proc.poll() is None
+
+
+def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = iq("serve", "--workers", "2", "--port", str(port))
+    assert ran.returncode == 1
+    assert ran.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_serve_cannot_join_the_port_and_a_signal_stops_all(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    with start_server(tmp_path, "--workers", "2") as api:
+        port = api.url.rsplit(":", 1)[1]
+        # SO_REUSEPORT would let a second server of ours join the first silently.
+        ran = iq("serve", "--workers", "2", "--port", port)
+        assert ran.returncode == 1 and "cannot listen" in ran.stderr, ran.stderr
+        servers = _servers(api.proc.pid)
+        # Ctrl-C reaches the whole process group; kill reaches the parent alone.
+        if sig == signal.SIGINT:
+            os.killpg(api.proc.pid, sig)
+        else:
+            api.proc.send_signal(sig)
+        assert api.proc.wait(30) == 0, api.log()
+        assert not any(Path(f"/proc/{p}").exists() for p in servers)
+        assert "Traceback" not in api.log(), api.log()
