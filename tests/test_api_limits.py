@@ -102,6 +102,24 @@ def test_an_upload_is_refused_for_its_token_before_anything_else(limited: Any, h
         assert client.get("/v1/jobs").json()["jobs"] == []
 
 
+def test_a_small_upload_is_refused_for_its_token_before_its_body(limited: Any) -> None:
+    """A body of 2 MiB or less is handled on the event loop (all backends local) and
+    read whole there; the token is still checked first: the headers alone get the 401."""
+    api, token = limited
+    where = urlsplit(api.url)
+    with socket.create_connection((where.hostname, where.port), timeout=20) as sock:
+        sock.sendall(
+            (
+                f"POST /v1/documents HTTP/1.1\r\nHost: {where.netloc}\r\n"
+                f"Authorization: Bearer {token[:-4]}zzzz\r\n"
+                f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+                f"Content-Length: {MB}\r\n\r\n"
+            ).encode()
+        )
+        answer = sock.recv(65536)  # not one byte of the body sent
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+
+
 def test_a_file_that_is_not_a_pdf_is_refused(limited: Any, tmp_path: Path) -> None:
     api, token = limited
     png = tmp_path / "picture.pdf"

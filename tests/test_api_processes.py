@@ -14,7 +14,7 @@ import pytest
 
 from apiserver import start_server
 from conftest import free_port, iq
-from ingestq.api.processes import listeners
+from ingestq.api.processes import ServeError, Supervisor, listeners
 
 
 def _servers(pid: int) -> list[int]:
@@ -142,3 +142,19 @@ def test_a_second_serve_cannot_join_the_port_and_a_signal_stops_all(
         assert api.proc.wait(30) == 0, api.log()
         assert not any(Path(f"/proc/{p}").exists() for p in servers)
         assert "Traceback" not in api.log(), api.log()
+
+
+def test_processes_that_cannot_start_stop_the_server() -> None:
+    # An app that cannot load: each process exits at start, and restarting it again
+    # and again would only hide that; the supervisor stops with an error instead.
+    port = free_port()
+    options = {"app": "ingestq_no_such_module:app", "factory": True, "log_level": "critical"}
+    supervisor = Supervisor(listeners("127.0.0.1", port, 2), options)
+    started = time.monotonic()
+    with pytest.raises(ServeError, match="could not start|died"):
+        supervisor.run()
+    assert time.monotonic() - started < 60
+    assert not any(p.is_alive() for p in supervisor.processes)
+    # The sockets are closed: the port is free again.
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))

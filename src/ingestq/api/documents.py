@@ -29,6 +29,8 @@ MAX_FILES = 50
 HANDOFF = 1024 * 1024
 #: The largest body handled on the event loop (:func:`_inline`).
 INLINE_MAX = 2 * 1024 * 1024
+#: Room for a form's boundaries, headers and fields beside its file.
+FORM_OVERHEAD = 64 * 1024
 FIELDS = ("collection", "callback", "delay", "force")
 
 UPLOAD_BODY = {
@@ -125,12 +127,21 @@ def _store_upload(request: Request, who: Principal, next_chunk: Callable[[], byt
 
 def _inline(request: Request) -> bool:
     """Whether to handle this upload on the event loop, without a thread: a small body
-    (declared) when every backend is on this machine (see :data:`INLINE_MAX`)."""
+    (declared) when every backend is on this machine.
+
+    Under the GIL an upload's thread buys nothing while its work is all local, and
+    costs the loop a wake-up for every piece of body; handled in the loop, uploads
+    run one after another, in order, which keeps the tail short (docs/api.md,
+    Performance). A body is read whole first, so only small ones: at most
+    :data:`INLINE_MAX`, and not past the file cap by more than a form's overhead,
+    so an oversized file is still refused while it streams, unread.
+    """
     settings = request.app.state.config.settings
     if settings.database_url or settings.queue_url:
         return False  # a network round trip would stall every other request
     declared = request.headers.get("content-length", "")
-    return declared.isdigit() and int(declared) <= INLINE_MAX
+    limit = min(INLINE_MAX, settings.max_file_bytes + FORM_OVERHEAD)
+    return declared.isdigit() and int(declared) <= limit
 
 
 async def _inline_upload(request: Request, credentials: Credentials) -> JSONResponse:
@@ -152,7 +163,8 @@ async def post_documents(request: Request, credentials: Credentials) -> JSONResp
     """Stream each PDF to the blob store and queue a job for it; 202 at once.
 
     A file over INGESTQ_MAX_FILE_MB answers 413 and one that does not start with
-    %PDF- answers 415, as soon as it is seen: the rest of the body is not read.
+    %PDF- answers 415, as soon as it is seen: the rest of the body is not read
+    (a body of 2 MiB or less may be read whole first).
     """
     if _inline(request):
         return await _inline_upload(request, credentials)
