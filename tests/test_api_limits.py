@@ -4,8 +4,11 @@ valid token."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import select
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -172,3 +175,34 @@ def test_a_missing_unknown_or_revoked_token_is_401(limited: Any) -> None:
         iq("tokens", "revoke", "--owner", "alice", check=True)
         time.sleep(0.1)
         assert client.get("/v1/jobs").status_code == 401
+
+
+def test_a_small_upload_waits_for_the_write_turn_off_the_event_loop(
+    limited: Any, home: Path
+) -> None:
+    """An upload handled on the event loop that finds another process writing (here:
+    holding the state database's write turn) moves to a thread: the server keeps
+    answering, and the upload lands once the turn is free."""
+    api, token = limited
+    turn = os.open(home / "state.db-writer", os.O_RDWR | os.O_CREAT)
+    done: list[int] = []
+    try:
+        with api.client(token) as client:
+            # Used now, the token is not written again for a minute: the reads below
+            # need no write turn.
+            assert client.get("/v1/jobs").status_code == 200
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            waiting = threading.Thread(
+                target=lambda: done.append(upload(client, corpus(TRIVIAL)).status_code)
+            )
+            waiting.start()
+            time.sleep(1)  # the upload is in, and waits for the turn
+            with api.client(token) as other:
+                assert other.get("/healthz", timeout=5).status_code == 200
+                assert other.get("/v1/jobs", timeout=5).status_code == 200
+            assert done == [], "the upload did not wait for the write turn"
+            fcntl.flock(turn, fcntl.LOCK_UN)
+            waiting.join(30)
+    finally:
+        os.close(turn)
+    assert done == [202]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -10,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import wait_until
-from ingestq.errors import NotFoundError, StateError, UsageError
+from ingestq.errors import NotFoundError, StateError, UsageError, WriterBusy
 from ingestq.state import jobs, lifecycle
-from ingestq.state.db import Database, SqliteDatabase, fetchval
+from ingestq.state.db import Database, SqliteDatabase, fetchval, waiting_at_most
 from ingestq.state.events import events_for
 from ingestq.state.lifecycle import Outcome
 from ingestq.state.migrations import MIGRATIONS
@@ -396,3 +398,44 @@ def test_the_duplicate_lookup_searches_by_content_not_through_every_job(home: Pa
         plan = " ".join(row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params))
     assert "USING INDEX idx_jobs_collection_kind_content_hash" in plan, plan
     assert "content_hash=?" in plan, plan
+
+
+def test_a_writer_that_will_not_wait_is_refused_before_it_writes(home: Path) -> None:
+    """``waiting_at_most``: a transaction that cannot take its turn in time raises
+    WriterBusy and writes nothing, whether a thread of this process or another
+    process (an flock of ``state.db-writer``) holds the turn."""
+    db = SqliteDatabase(home / "state.db")
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with db.transaction():
+            db.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            holding.set()
+            release.wait(10)
+
+    def write_impatiently() -> None:
+        with waiting_at_most(0.05), db.transaction():
+            db.execute("INSERT INTO t VALUES (1)")
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(WriterBusy):
+            write_impatiently()
+    finally:
+        release.set()
+        thread.join()
+    # Another process's turn: a lock on a file description of its own.
+    other = os.open(home / "state.db-writer", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(WriterBusy):
+            write_impatiently()
+        assert time.monotonic() - started < 5  # refused, not waited out
+    finally:
+        os.close(other)
+    write_impatiently()  # the turn is free: it writes
+    assert fetchval(db, "SELECT count(*) FROM t") == 1
+    db.close()

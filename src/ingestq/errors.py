@@ -66,6 +66,11 @@ class StateBusyError(StateError):
     """The state database stayed locked (or unreachable) past its timeout: worth a retry."""
 
 
+class WriterBusy(StateBusyError):
+    """Another writer held the state database, and the caller would not wait for it
+    (see :func:`ingestq.state.waiting_at_most`): nothing was written."""
+
+
 class StateUnavailableError(StateBusyError):
     """The connection to the state database's server broke: worth a retry once it is back."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Request
@@ -13,12 +13,21 @@ from pydantic import BaseModel, Field
 from ingestq.api.auth import Credentials
 from ingestq.api.limits import Submitter, submitter
 from ingestq.api.uploads import MultipartReader
-from ingestq.errors import TooLargeError, UsageError
+from ingestq.errors import TooLargeError, UsageError, WriterBusy
 from ingestq.ops.inputs import SubmitOptions, start_time
 from ingestq.ops.owners import stored_collection
 from ingestq.ops.submit import AddResult, scrape_urls
 from ingestq.ops.tokens import Principal
-from ingestq.ops.uploads import CappedPDF, StoredUpload, add_uploads, clean_name, store_upload
+from ingestq.ops.uploads import (
+    CappedPDF,
+    StoredUpload,
+    add_uploads,
+    clean_name,
+    store_upload,
+    without_waiting,
+)
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/v1", tags=["submit"])
 
@@ -100,11 +109,15 @@ def _read_upload(
     """Check the token and the submission limit, then store and record the upload:
     all in one worker thread, before any body is read."""
     who = submitter(request, credentials)
-    return who, _store_upload(request, who, next_chunk)
+    settings = request.app.state.config.settings
+    stored, fields = _store_parts(request, next_chunk)
+    return who, add_uploads(settings, stored, _options(who, fields))
 
 
-def _store_upload(request: Request, who: Principal, next_chunk: Callable[[], bytes]) -> AddResult:
-    """Store every file part as it streams in, then record the jobs."""
+def _store_parts(
+    request: Request, next_chunk: Callable[[], bytes]
+) -> tuple[list[StoredUpload], dict[str, str]]:
+    """Store every file part as it streams in; the files and the form's fields."""
     settings = request.app.state.config.settings
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FILES * settings.max_file_bytes + 2**20:
@@ -122,7 +135,7 @@ def _store_upload(request: Request, who: Principal, next_chunk: Callable[[], byt
             stored.append(StoredUpload(name, digest, size))
         elif part.name in FIELDS:
             fields[part.name] = reader.read_field(part.name)
-    return add_uploads(settings, stored, _options(who, fields))
+    return stored, fields
 
 
 def _inline(request: Request) -> bool:
@@ -144,12 +157,34 @@ def _inline(request: Request) -> bool:
     return declared.isdigit() and int(declared) <= limit
 
 
+async def _on_loop_unless_busy(work: Callable[[], T]) -> T:
+    """``work`` on the loop if the state database's write turn comes at once; in a
+    thread if another writer holds it (nothing was written then, so it starts over)."""
+    try:
+        with without_waiting():
+            return work()
+    except WriterBusy:
+        return await anyio.to_thread.run_sync(work)
+
+
 async def _inline_upload(request: Request, credentials: Credentials) -> JSONResponse:
     """The whole upload on the event loop: the token first, then the body, read whole."""
-    who = submitter(request, credentials)
-    pieces = [piece async for piece in request.stream()]
+    who = await _on_loop_unless_busy(lambda: submitter(request, credentials))
+    MultipartReader(request.headers.get("content-type", ""), lambda: b"")  # 400 before reading
+    pieces: list[bytes] = []
+    size, declared = 0, int(request.headers["content-length"])
+    async for piece in request.stream():
+        pieces.append(piece)
+        size += len(piece)
+        if size > declared:  # the HTTP parser holds a body to its length; still
+            raise TooLargeError("the upload is longer than its Content-Length")
     body = iter([b"".join(pieces)])
-    return _accepted(request, who, _store_upload(request, who, lambda: next(body, b"")))
+    pieces.clear()
+    stored, fields = _store_parts(request, lambda: next(body, b""))
+    settings = request.app.state.config.settings
+    options = _options(who, fields)
+    result = await _on_loop_unless_busy(lambda: add_uploads(settings, stored, options))
+    return _accepted(request, who, result)
 
 
 @router.post(

@@ -119,4 +119,5 @@ def _run(
     os.environ[api_app.PUBLIC_ENV] = "1" if public else "0"
     os.environ[api_app.CORS_ENV] = cors or ""
     factory = f"{api_app.__name__}:{api_app.from_environment.__name__}"
-    run_processes(host, port, workers, {"app": factory, "factory": True, **options}, ready)
+    options |= {"app": factory, "factory": True}
+    run_processes(host, port, workers, options, ready, lambda line: render.err.print(line))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -20,8 +21,19 @@ from ingestq.errors import NotPDFError, TooLargeError, UsageError
 from ingestq.ops.files import PDF_MAGIC
 from ingestq.ops.inputs import SubmitOptions
 from ingestq.ops.submit import AddResult, Entry, submit_entries
-from ingestq.state import jobs
+from ingestq.state import jobs, waiting_at_most
 from ingestq.store import open_blob_store
+
+#: How long an upload handled on the server's event loop waits for the state
+#: database's write turn before its writes move to a thread: a few of another
+#: process's short transactions, never a long one (an ``add`` of many files).
+LOOP_PATIENCE_S = 0.005
+
+
+def without_waiting() -> AbstractContextManager[None]:
+    """Within it, a write that cannot take its turn within :data:`LOOP_PATIENCE_S`
+    raises :class:`~ingestq.errors.WriterBusy` before it writes anything."""
+    return waiting_at_most(LOOP_PATIENCE_S)
 
 
 @dataclass(frozen=True)

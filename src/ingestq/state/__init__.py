@@ -17,7 +17,7 @@ from typing import Any
 
 from ingestq.config import Settings
 from ingestq.home import prepare_home
-from ingestq.state.db import Database, Params, Row, SqliteDatabase
+from ingestq.state.db import Database, Params, Row, SqliteDatabase, waiting_at_most
 
 #: Handles kept open by :func:`shared_state`, by the database they reach.
 _shared: dict[tuple[str | None, str], Database] = {}
@@ -95,4 +95,4 @@ class _Borrowed:
         pass  # the lender closes it
 
 
-__all__ = ["Database", "open_state", "shared_state"]
+__all__ = ["Database", "open_state", "shared_state", "waiting_at_most"]

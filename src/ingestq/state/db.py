@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingestq.errors import StateBusyError, StateError
+from ingestq.errors import StateBusyError, StateError, WriterBusy
 from ingestq.home import make_private
 from ingestq.state.migrations import MIGRATIONS
 
@@ -208,10 +208,10 @@ class _Turn:
         self.depth = 0
         self.locked = False  # whether the holder holds the flock too
 
-    def _lock_file(self) -> bool:
+    def _lock_file(self, wait: bool = True) -> bool | None:
         """Take the processes' turn; False where the file system offers none (a
         read-only home, a network file system without locks): SQLite's own locking
-        alone then, as before."""
+        alone then, as before. None if another process holds it and ``wait`` is false."""
         # A forked child shares its parent's open file, and with it the parent's
         # flock: it would take a turn the parent holds. It opens its own.
         if self.fd is None or self.pid != os.getpid():
@@ -225,6 +225,8 @@ class _Turn:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                if not wait:
+                    return None
                 fcntl.flock(self.fd, fcntl.LOCK_EX)  # another process's transaction: short
         except OSError:
             return False
@@ -235,14 +237,34 @@ class _Turn:
         if self.holder == me:
             self.depth += 1
             return
-        if not self.threads.acquire(timeout=BUSY_TIMEOUT_S):
+        patience: float | None = getattr(_patience, "seconds", None)
+        if patience is not None:
+            self._acquire_within(file, patience)
+        elif not self.threads.acquire(timeout=BUSY_TIMEOUT_S):
             raise StateBusyError(f"the state database is busy: {file} stayed locked")
+        else:
+            try:
+                self.locked = bool(self._lock_file())
+            except BaseException:
+                self.threads.release()
+                raise
+        self.holder, self.depth = me, 1
+
+    def _acquire_within(self, file: Path, seconds: float) -> None:
+        """Take the turn within ``seconds``, or raise :class:`WriterBusy`."""
+        deadline = time.monotonic() + seconds
+        if not self.threads.acquire(timeout=seconds):
+            raise WriterBusy(f"another writer holds {file}")
         try:
-            self.locked = self._lock_file()
+            # flock has no timeout: try, and try again until the deadline.
+            while (taken := self._lock_file(wait=False)) is None:
+                if time.monotonic() >= deadline:
+                    raise WriterBusy(f"another process writes {file}")
+                time.sleep(0.0002)
         except BaseException:
             self.threads.release()
             raise
-        self.holder, self.depth = me, 1
+        self.locked = taken
 
     def release(self) -> None:
         self.depth -= 1
@@ -253,6 +275,27 @@ class _Turn:
             self.locked = False
             fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.threads.release()
+
+
+#: How long this thread will wait for a write turn, where it set a limit.
+_patience = threading.local()
+
+
+@contextmanager
+def waiting_at_most(seconds: float) -> Iterator[None]:
+    """Within this block, a write transaction of this thread on SQLite that cannot
+    take its turn within ``seconds`` raises :class:`WriterBusy` before it starts.
+
+    For work on an event loop, which must not stall behind a long transaction of
+    another process (an ``add`` of thousands of files writes them in one). Reads
+    never wait in WAL mode; a write outside a transaction is not bounded.
+    """
+    before = getattr(_patience, "seconds", None)
+    _patience.seconds = seconds
+    try:
+        yield
+    finally:
+        _patience.seconds = before
 
 
 #: One turn per database file, for the writers of this process.

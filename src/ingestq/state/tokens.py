@@ -73,4 +73,7 @@ def revoke_owner(db: Database, owner: str) -> int:
 
 def touch(db: Database, token_id: str) -> None:
     """Record that the token was just used."""
-    db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now(), token_id))
+    # In a transaction so that it takes the write turn as other writers do, and a
+    # caller that will not wait (:func:`ingestq.state.waiting_at_most`) is not held.
+    with db.transaction():
+        db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now(), token_id))
