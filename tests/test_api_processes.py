@@ -119,8 +119,17 @@ def test_each_server_process_takes_connections(tmp_path: Path) -> None:
 
 def test_a_server_process_that_dies_is_replaced(tmp_path: Path) -> None:
     with start_server(tmp_path, "--workers", "2") as api:
+        deadline = time.monotonic() + 30
+        while "serving on" not in api.log():  # printed once both processes serve
+            assert time.monotonic() < deadline, api.log()
+            time.sleep(0.05)
         before = _servers(api.proc.pid)
         os.kill(before[0], signal.SIGKILL)
+        # (A request it had accepted as it died would be lost: wait until it is gone.)
+        deadline = time.monotonic() + 10
+        while _running(before[0]):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         # The dead process's socket stays open in the parent: connections that land
         # on it wait for the replacement instead of being refused.
         for _ in range(20):
@@ -182,6 +191,21 @@ def test_processes_that_cannot_start_stop_the_server() -> None:
     # The sockets are closed: the port is free again.
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))
+
+
+def test_a_process_killed_while_it_starts_is_replaced(tmp_path: Path) -> None:
+    # Killed by a signal before it served (the OOM killer, an operator): not a broken
+    # app, so it is started again rather than stopping the server.
+    with start_server(tmp_path, "--workers", "2") as api:
+        servers = _servers(api.proc.pid)
+        for pid in servers:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(after := _servers(api.proc.pid)) != 2 or set(after) & set(servers):
+            assert time.monotonic() < deadline and api.proc.poll() is None, api.log()
+            time.sleep(0.2)
+        with httpx.Client(timeout=60) as client:
+            assert client.get(api.url + "/healthz").status_code == 200
 
 
 def test_server_processes_stop_when_serve_is_killed(tmp_path: Path) -> None:

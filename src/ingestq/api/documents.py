@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ingestq.api.auth import Credentials
 from ingestq.api.limits import Submitter, submitter
-from ingestq.api.uploads import MultipartReader
+from ingestq.api.uploads import MultipartReader, form_boundary
 from ingestq.errors import TooLargeError, UsageError, WriterBusy
 from ingestq.ops.inputs import SubmitOptions, start_time
 from ingestq.ops.owners import stored_collection
@@ -170,7 +170,7 @@ async def _on_loop_unless_busy(work: Callable[[], T]) -> T:
 async def _inline_upload(request: Request, credentials: Credentials) -> JSONResponse:
     """The whole upload on the event loop: the token first, then the body, read whole."""
     who = await _on_loop_unless_busy(lambda: submitter(request, credentials))
-    MultipartReader(request.headers.get("content-type", ""), lambda: b"")  # 400 before reading
+    form_boundary(request.headers.get("content-type", ""))  # a 400 before the body is read
     pieces: list[bytes] = []
     size, declared = 0, int(request.headers["content-length"])
     async for piece in request.stream():

@@ -190,12 +190,14 @@ class Supervisor:
             process.join()
             if self.signalled:
                 return  # stopping: a process that ended on the same signal is no crash
-            if not serving or process.exitcode == STARTUP_FAILURE:
+            # Ending before it served, on its own (not killed by a signal): the app or
+            # its socket is broken, and a restart would end the same way.
+            code = process.exitcode
+            if code == STARTUP_FAILURE or (not serving and code is not None and code >= 0):
                 raise ServeError(
-                    f"a server process could not start (exit code {process.exitcode};"
-                    " see the lines above)"
+                    f"a server process could not start (exit code {code}; see the lines above)"
                 )
-            self._restart(slot, process.exitcode)
+            self._restart(slot, code)
 
     def _restart(self, slot: _Slot, code: int | None) -> None:
         now = time.monotonic()

@@ -39,14 +39,20 @@ class _Events:
     headers: dict[str, bytes] = field(default_factory=dict)
 
 
+def form_boundary(content_type: str) -> bytes:
+    """The boundary of a ``multipart/form-data`` body; :class:`UsageError` for any other."""
+    kind, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        raise UsageError("send the files as multipart/form-data, in the field 'file'")
+    return boundary
+
+
 class MultipartReader:
     """The parts of a ``multipart/form-data`` body, pulled on demand."""
 
     def __init__(self, content_type: str, next_chunk: Callable[[], bytes]) -> None:
-        kind, params = parse_options_header(content_type)
-        boundary = params.get(b"boundary")
-        if kind != b"multipart/form-data" or not boundary:
-            raise UsageError("send the files as multipart/form-data, in the field 'file'")
+        boundary = form_boundary(content_type)
         self._next = next_chunk
         self._ev = _Events()
         self._done = False

@@ -238,17 +238,22 @@ class _Turn:
             self.depth += 1
             return
         patience: float | None = getattr(_patience, "seconds", None)
-        if patience is not None:
-            self._acquire_within(file, patience)
-        elif not self.threads.acquire(timeout=BUSY_TIMEOUT_S):
-            raise StateBusyError(f"the state database is busy: {file} stayed locked")
+        if patience is None:
+            self._acquire_waiting(file)
         else:
-            try:
-                self.locked = bool(self._lock_file())
-            except BaseException:
-                self.threads.release()
-                raise
+            self._acquire_within(file, patience)
         self.holder, self.depth = me, 1
+
+    def _acquire_waiting(self, file: Path) -> None:
+        """Take the turn, waiting up to the busy timeout for this process's threads
+        and as long as it takes for another process's transaction."""
+        if not self.threads.acquire(timeout=BUSY_TIMEOUT_S):
+            raise StateBusyError(f"the state database is busy: {file} stayed locked")
+        try:
+            self.locked = bool(self._lock_file())
+        except BaseException:
+            self.threads.release()
+            raise
 
     def _acquire_within(self, file: Path, seconds: float) -> None:
         """Take the turn within ``seconds``, or raise :class:`WriterBusy`."""
